@@ -1,0 +1,65 @@
+"""Linear stability of the planted fixed points (paper 1, Sec. II C, Eq. 4-6).
+
+Around x^s, δẋ = J δx with J = diag(g′(x^s)) + β A diag(h′(x^s)); for the CVFR model
+J = −I + β A F′ with F′ = diag(f′(x^s)). The fixed point is linearly stable when every
+eigenvalue of J has a negative real part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from sanode.dynamics.drift import Drift
+
+
+@dataclass(frozen=True)
+class AttractorStability:
+    """Spectrum of the Jacobian at one planted attractor."""
+
+    index: int
+    eigenvalues: Tensor
+    max_real: float
+    residual: float
+
+    @property
+    def stable(self) -> bool:
+        return self.max_real < 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "attractor": self.index,
+            "max_real_eigenvalue": self.max_real,
+            "stable": self.stable,
+            "fixed_point_residual": self.residual,
+        }
+
+
+def jacobians(drift: Drift, points: Tensor) -> Tensor:
+    """J at each point, shape (K, N, N), in float64 for an accurate spectrum."""
+    with torch.no_grad():
+        field = drift.frozen()
+        field64 = type(field)(field.reaction, field.filter, field.beta, field.matrix.double())
+        return field64.jacobian(points.double())
+
+
+def fixed_point_residuals(drift: Drift, points: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """max_i |F(x^s_k)_i| per point, evaluated in ``dtype`` (default: the coupling's)."""
+    with torch.no_grad():
+        field = drift.frozen()
+        dtype = dtype or field.matrix.dtype
+        field = type(field)(field.reaction, field.filter, field.beta, field.matrix.to(dtype))
+        return field(points.to(dtype)).abs().amax(-1)
+
+
+def stability(drift: Drift, attractors: Tensor) -> list[AttractorStability]:
+    """Eigenvalues of J at every planted attractor x^s_k (rows of ``attractors``)."""
+    jac = jacobians(drift, attractors)
+    eig = torch.linalg.eigvals(jac)
+    residual = fixed_point_residuals(drift, attractors)
+    return [
+        AttractorStability(k, eig[k], float(eig[k].real.max()), float(residual[k]))
+        for k in range(attractors.shape[0])
+    ]

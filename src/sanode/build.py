@@ -1,0 +1,105 @@
+"""From a :class:`~sanode.config.RunConfig` to the composed objects (alphabet → attractors →
+coupling → drift → classifier). The one place where names in a config become objects."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from sanode import attractors as attractor_builders
+from sanode.alphabet import Alphabet, cvfr_alphabet
+from sanode.config import ModelConfig, RunConfig
+from sanode.coupling import Coupling, ProjectorCoupling, SpectralCoupling
+from sanode.dynamics import DoubleWell, Drift, Filter, HillFilter, IdentityFilter, LinearDecay, Reaction
+from sanode.model import AttractorClassifier
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_dtype(name: str | None) -> torch.dtype | None:
+    if name is None:
+        return None
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}") from None
+
+
+def make_reaction(cfg: ModelConfig) -> Reaction:
+    if cfg.reaction == "linear":
+        return LinearDecay()
+    if cfg.reaction == "double_well":
+        return DoubleWell()
+    raise ValueError(f"unknown reaction {cfg.reaction!r}; choose 'linear' or 'double_well'")
+
+
+def make_filter(cfg: ModelConfig) -> Filter:
+    if cfg.filter == "hill":
+        return HillFilter(cfg.c)
+    if cfg.filter == "identity":
+        return IdentityFilter()
+    raise ValueError(f"unknown filter {cfg.filter!r}; choose 'hill' or 'identity'")
+
+
+def resolve_scales(cfg: ModelConfig, n_nodes: int) -> tuple[float, float]:
+    """(β, λ) with the defaults β = 1/√N and λ = 1/β."""
+    beta = 1.0 / math.sqrt(n_nodes) if cfg.beta is None else float(cfg.beta)
+    lam = 1.0 / beta if cfg.lam is None else float(cfg.lam)
+    return beta, lam
+
+
+def make_alphabet(cfg: ModelConfig, n_nodes: int) -> Alphabet:
+    if cfg.filter != "hill" or cfg.reaction != "linear":
+        raise ValueError("the closed-form alphabet covers the CVFR model (reaction='linear', filter='hill')")
+    beta, lam = resolve_scales(cfg, n_nodes)
+    return cvfr_alphabet(cfg.c, lam, beta)
+
+
+def make_coupling(cfg: ModelConfig, patterns: Tensor, eigenvalue: float, generator: torch.Generator) -> Coupling:
+    if cfg.coupling == "spectral":
+        return SpectralCoupling(
+            patterns,
+            eigenvalue,
+            free_eig_init=tuple(cfg.free_eig_init),
+            init=cfg.init,
+            gain=cfg.gain,
+            complex_pairs=cfg.complex_pairs,
+            solve_dtype=resolve_dtype(cfg.solve_dtype),
+            generator=generator,
+        )
+    if cfg.coupling == "projector":
+        return ProjectorCoupling(patterns, eigenvalue, init_scale=cfg.init_scale, generator=generator)
+    raise ValueError(f"unknown coupling {cfg.coupling!r}; choose 'spectral' or 'projector'")
+
+
+def build_classifier(
+    config: RunConfig,
+    n_nodes: int,
+    n_classes: int,
+    *,
+    templates: Tensor | None = None,
+    attractors: Tensor | None = None,
+) -> AttractorClassifier:
+    """Compose the classifier described by ``config`` for N nodes and K classes.
+
+    Args:
+        templates: (K, N) class images, for ``attractors="templates"``.
+        attractors: (K, N) planted states to use as they are (e.g. from a checkpoint).
+    """
+    cfg = config.model
+    dtype = resolve_dtype(config.train.dtype)
+    gen = torch.Generator().manual_seed(config.train.seed)
+    filt = make_filter(cfg)
+    beta, lam = resolve_scales(cfg, n_nodes)
+    if attractors is None:
+        alphabet = make_alphabet(cfg, n_nodes)
+        attractors = attractor_builders.build(cfg.attractors, n_classes, n_nodes, alphabet, templates=templates, generator=gen)
+    attractors = attractors.to(dtype)
+    patterns = filt(attractors.double()).to(dtype)
+    coupling = make_coupling(cfg, patterns, lam, gen)
+    drift = Drift(make_reaction(cfg), filt, coupling, beta)
+    return AttractorClassifier(
+        drift, attractors, dt=config.solver.dt, steps=config.solver.steps, solver=config.solver.method
+    )

@@ -1,0 +1,177 @@
+"""The ``sanode`` command: train, evaluate, stability, configs.
+
+Every command accepts ``--json``: its last stdout line is then one JSON object with its results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sanode.analysis.stability import stability
+from sanode.config import load_config, named_configs
+from sanode.evaluate import evaluate
+from sanode.figures import run_figures
+from sanode.load import load_model
+from sanode.rundir import RunDir
+from sanode.train import TrainingDiverged, load_data, train
+
+
+def _emit(payload: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(payload, default=str))
+
+
+def _accuracies(scores: dict[str, Any]) -> dict[str, float]:
+    return {k[len("acc_") :]: v for k, v in scores.items() if k.startswith("acc_")}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    run_dir = Path(args.run_dir or f"runs/{config.name}-seed{config.train.seed}")
+    result = train(config, run_dir, resume=args.resume, progress=not args.quiet)
+    splits = load_data(config)
+    figures = run_figures(result.model, splits, RunDir(run_dir))
+    test = result.results["test"]
+    stab = result.results["stability"]
+    if not args.json:
+        print(f"run directory: {run_dir}")
+        print(_table(test, stab))
+    _emit(
+        {
+            "command": "train",
+            "run_dir": str(run_dir),
+            "accuracy": _accuracies(test),
+            "undecided_fraction": test["undecided_fraction"],
+            "wall_seconds": result.results["train_seconds"],
+            "max_re_jacobian": [s["max_real_eigenvalue"] for s in stab],
+            "figures": [str(p) for p in figures],
+        },
+        args.json,
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    model, config, _ = load_model(args.run_dir)
+    splits = load_data(config)
+    data = {"test": splits.test, "train": splits.train}[args.split]
+    scores = evaluate(model, data, threshold=args.threshold or config.eval.threshold, loss_space=config.train.loss_space)
+    if not args.json:
+        print(_table(scores, None))
+        print("confusion matrix (rows: true class, columns: predicted, inner-product rule):")
+        for row in scores["confusion_matrix"]:
+            print("  " + " ".join(f"{v:5d}" for v in row))
+    _emit(
+        {
+            "command": "evaluate",
+            "run_dir": str(args.run_dir),
+            "split": args.split,
+            "accuracy": _accuracies(scores),
+            "undecided_fraction": scores["undecided_fraction"],
+            "per_class_accuracy": scores["per_class_accuracy"],
+            "confusion_matrix": scores["confusion_matrix"],
+            "wall_seconds": time.perf_counter() - t0,
+        },
+        args.json,
+    )
+    return 0
+
+
+def cmd_stability(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    model, _, meta = load_model(args.run_dir)
+    spectra = stability(model.drift, model.attractors)
+    classes = meta.get("classes") or [str(k) for k in range(model.n_classes)]
+    if not args.json:
+        print(f"{'attractor':>10} {'max Re λ(J)':>14} {'verdict':>9} {'|F(x*)|max':>12}")
+        for s in spectra:
+            print(f"{classes[s.index]:>10} {s.max_real:>14.6f} {'stable' if s.stable else 'UNSTABLE':>9} {s.residual:>12.2e}")
+    _emit(
+        {
+            "command": "stability",
+            "run_dir": str(args.run_dir),
+            "max_re_jacobian": [s.max_real for s in spectra],
+            "stable": [s.stable for s in spectra],
+            "all_stable": all(s.stable for s in spectra),
+            "fixed_point_residual": [s.residual for s in spectra],
+            "wall_seconds": time.perf_counter() - t0,
+        },
+        args.json,
+    )
+    return 0
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    names = named_configs()
+    if args.show:
+        print(load_config(args.show).to_json())
+        return 0
+    if not args.json:
+        print("\n".join(names))
+    _emit({"command": "configs", "configs": names}, args.json)
+    return 0
+
+
+def _table(scores: dict[str, Any], stab: list[dict[str, Any]] | None) -> str:
+    lines = [
+        f"test accuracy  inner product {scores['acc_inner_product']:.4f}  nearest {scores['acc_nearest']:.4f}  "
+        f"threshold {scores['acc_threshold']:.4f} (undecided {scores['undecided_fraction']:.4f})"
+    ]
+    if stab:
+        worst = max(s["max_real_eigenvalue"] for s in stab)
+        lines.append(f"stability      max Re λ(J) over attractors {worst:.4f} ({'all stable' if worst < 0 else 'UNSTABLE'})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sanode", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a classifier and write a run directory")
+    p.add_argument("--config", default="paper1-letters", help="a named config (sanode configs) or a .json file")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    p.add_argument("--run-dir", help="output directory (default runs/<config>-seed<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained run on its test (or train) split")
+    p.add_argument("run_dir")
+    p.add_argument("--split", choices=("test", "train"), default="test")
+    p.add_argument("--threshold", type=float, default=None, help="RMS distance of the conservative readout")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("stability", help="Jacobian spectrum at every planted attractor of a trained run")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_stability)
+
+    p = sub.add_parser("configs", help="list the named configs, or print one")
+    p.add_argument("--show", metavar="NAME")
+    p.set_defaults(func=cmd_configs)
+
+    for action in sub.choices.values():
+        action.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TrainingDiverged as err:
+        print(f"sanode: training stopped: {err}", file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError) as err:
+        print(f"sanode: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

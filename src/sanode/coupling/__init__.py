@@ -1,0 +1,7 @@
+"""Couplings: trainable N×N matrices with planted eigen-directions."""
+
+from sanode.coupling.base import Coupling, PlantingError
+from sanode.coupling.projector import ProjectorCoupling
+from sanode.coupling.spectral import SpectralCoupling
+
+__all__ = ["Coupling", "PlantingError", "SpectralCoupling", "ProjectorCoupling"]

@@ -1,0 +1,125 @@
+"""Paper 1's spectral planting: A = Ψ Λ Ψ⁻¹ with K columns of Ψ fixed to the planted patterns."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sanode.coupling.base import Coupling, PlantingError
+
+
+class SpectralCoupling(Coupling):
+    """A = Ψ Λ Ψ⁻¹ (paper 1, Sec. II B).
+
+    Ψ = [ψ_1 … ψ_K | Ψ_free] has the planted rate patterns as its first K columns and N − K
+    trainable columns; Λ = diag(λ, …, λ, λ_free) has the shared planted eigenvalue λ K times and
+    N − K trainable eigenvalues. A ψ_k = λ ψ_k holds by construction for any parameter values.
+
+    A real diagonal Λ only reaches couplings with a real spectrum. With ``complex_pairs=True``
+    the free part of Λ is block-diagonal with 2×2 blocks [[a₁, b], [−b, a₂]], whose eigenvalues
+    are complex when b² > (a₁ − a₂)²/4, so the full set of real matrices is reachable.
+
+    A is formed with a linear solve (Ψᵀ Aᵀ = (ΨΛ)ᵀ), never an explicit inverse, optionally in
+    float64 (``solve_dtype``) because Ψ can become ill-conditioned during training.
+
+    Args:
+        patterns: (K, N) planted rate patterns ψ_k.
+        eigenvalue: λ shared by the planted directions.
+        free_eig_init: trainable eigenvalues start uniform in eigenvalue × (lo, hi)
+            (the authors' code: (−0.4, 0.4) with λ = 1).
+        init: ``"complement"`` starts Ψ_free as an orthonormal basis of the orthogonal complement
+            of the patterns' span (best conditioned start); ``"orthogonal"`` as the authors' code,
+            a random orthogonal matrix, not aligned with the patterns.
+        gain: column norm of Ψ_free at initialisation (the authors use 1.3).
+        complex_pairs: use 2×2 rotation blocks in the free part of Λ.
+        solve_dtype: dtype of the linear solve (``torch.float64`` recommended for large N);
+            ``None`` solves in the parameters' dtype.
+        max_condition: refuse a starting Ψ whose 2-norm condition number exceeds this.
+        generator: random source for the initialisation.
+    """
+
+    def __init__(
+        self,
+        patterns: Tensor,
+        eigenvalue: float,
+        *,
+        free_eig_init: tuple[float, float] = (-0.4, 0.4),
+        init: str = "complement",
+        gain: float = 1.0,
+        complex_pairs: bool = False,
+        solve_dtype: torch.dtype | None = torch.float64,
+        max_condition: float = 1e8,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__(patterns, eigenvalue)
+        k, n = self.patterns.shape
+        n_free = n - k
+        dtype = patterns.dtype
+        self.solve_dtype = solve_dtype
+        self.n_pairs = n_free // 2 if complex_pairs else 0
+
+        if init == "complement":
+            # Columns orthogonal to every planted pattern: cond(Ψ) then only depends on the
+            # patterns' own geometry, which keeps the first solves accurate.
+            q, _ = torch.linalg.qr(self.patterns.double().T, mode="complete")
+            basis = q[:, k:]
+            mix = torch.linalg.qr(torch.randn(n_free, n_free, generator=generator, dtype=torch.float64))[0]
+            free = basis @ mix
+        elif init == "orthogonal":
+            free = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=torch.float64))[0][:, :n_free]
+        else:
+            raise ValueError(f"unknown init {init!r}; choose 'complement' or 'orthogonal'")
+        lo, hi = free_eig_init
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"free_eig_init must be a finite interval (lo <= hi), got {free_eig_init}")
+        lam = eigenvalue * (lo + (hi - lo) * torch.rand(n_free, generator=generator, dtype=torch.float64))
+        self.psi_free = nn.Parameter((gain * free).to(dtype))
+        self.lam_free = nn.Parameter(lam.to(dtype))
+        self.rotation = nn.Parameter(torch.zeros(self.n_pairs, dtype=dtype))
+
+        cond = self.condition_number()
+        if not math.isfinite(cond) or cond > max_condition:
+            raise PlantingError(
+                f"the eigenvector matrix Ψ is ill-conditioned at initialisation (cond = {cond:.3g} > "
+                f"{max_condition:.3g}); use init='complement' or less similar patterns"
+            )
+
+    def basis(self) -> Tensor:
+        """Ψ = [ψ_1 … ψ_K | Ψ_free], shape (N, N)."""
+        return torch.cat([self.patterns.to(self.psi_free.dtype).T, self.psi_free], dim=1)
+
+    def _basis_times_spectrum(self) -> Tensor:
+        """Ψ Λ without forming Λ."""
+        planted = self.eigenvalue * self.patterns.to(self.psi_free.dtype).T
+        free = self.psi_free * self.lam_free
+        if self.n_pairs:
+            m = 2 * self.n_pairs
+            even, odd = self.psi_free[:, 0:m:2], self.psi_free[:, 1:m:2]
+            b = self.rotation
+            rot = torch.stack([-b * odd, b * even], dim=-1).reshape(self.n_nodes, m)
+            free = free + F.pad(rot, (0, free.shape[1] - m))
+        return torch.cat([planted, free], dim=1)
+
+    def matrix(self) -> Tensor:
+        psi = self.basis()
+        psi_lam = self._basis_times_spectrum()
+        out_dtype = psi.dtype
+        if self.solve_dtype is not None:
+            psi, psi_lam = psi.to(self.solve_dtype), psi_lam.to(self.solve_dtype)
+        # A Ψ = Ψ Λ  ⇔  Ψᵀ Aᵀ = (Ψ Λ)ᵀ
+        a_t, info = torch.linalg.solve_ex(psi.mT, psi_lam.mT)
+        if int(info) != 0 or not torch.isfinite(a_t).all():
+            raise PlantingError(
+                "the eigenvector matrix Ψ became singular, so A = Ψ Λ Ψ⁻¹ is undefined; "
+                "lower the learning rate or use solve_dtype=torch.float64"
+            )
+        return a_t.mT.to(out_dtype)
+
+    def condition_number(self) -> float:
+        """2-norm condition number of Ψ (large values mean A is computed inaccurately)."""
+        with torch.no_grad():
+            s = torch.linalg.svdvals(self.basis().double())
+            return float(s[0] / s[-1]) if s[-1] > 0 else math.inf

@@ -1,0 +1,104 @@
+"""The classifier: an initial condition flows under the drift to a planted attractor."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from sanode import readout
+from sanode.dynamics.drift import Drift
+from sanode.solvers import Solver, get_solver, integrate
+from sanode.solvers.integrate import Noise, check_time_grid
+
+LOSS_SPACES = ("state", "rate")
+
+
+class AttractorClassifier(nn.Module):
+    """x(0) = input → integrate dx = F(x) dt over T = steps·Δt → x(T) → readout.
+
+    Args:
+        drift: F(x) = g(x) + β A h(x), with a planted coupling.
+        attractors: (K, N) planted fixed points x^s_k in state space (class k ↔ row k).
+        dt: step Δt > 0.
+        steps: number of steps ≥ 1.
+        solver: integration scheme (name or :class:`~sanode.solvers.Solver`).
+        noise: optional diffusion term (stochastic models).
+    """
+
+    attractors: Tensor
+
+    def __init__(
+        self,
+        drift: Drift,
+        attractors: Tensor,
+        *,
+        dt: float,
+        steps: int,
+        solver: str | Solver = "euler",
+        noise: Noise | None = None,
+    ):
+        super().__init__()
+        check_time_grid(dt, steps)
+        if attractors.ndim != 2 or attractors.shape[1] != drift.n_nodes:
+            raise ValueError(
+                f"attractors must have shape (K, {drift.n_nodes}), got {tuple(attractors.shape)}"
+            )
+        self.drift = drift
+        self.register_buffer("attractors", attractors.detach().clone())
+        self.dt = float(dt)
+        self.steps = int(steps)
+        self.solver = get_solver(solver)
+        self.noise = noise
+
+    @property
+    def n_nodes(self) -> int:
+        return self.drift.n_nodes
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.attractors.shape[0])
+
+    def check_input(self, x0: Tensor) -> None:
+        """Refuse inputs the dynamics cannot use, before they become NaNs deep in a run."""
+        if not isinstance(x0, Tensor):
+            raise TypeError(f"inputs must be a torch.Tensor, got {type(x0).__name__}")
+        if x0.ndim < 1 or x0.shape[-1] != self.n_nodes:
+            raise ValueError(
+                f"inputs must have shape (..., {self.n_nodes}) (one node per feature), got {tuple(x0.shape)}; "
+                "flatten images to vectors of the model's size"
+            )
+        if not torch.is_floating_point(x0):
+            raise ValueError(f"inputs must be floating point, got {x0.dtype}")
+        if not torch.isfinite(x0).all():
+            bad = int((~torch.isfinite(x0)).sum())
+            raise ValueError(f"inputs contain {bad} NaN or Inf values; clean or impute them first")
+
+    def forward(self, x0: Tensor, *, trajectory: bool = False, generator: torch.Generator | None = None) -> Tensor:
+        """x(T) of shape (..., N), or the whole path (steps + 1, ..., N) with ``trajectory``."""
+        self.check_input(x0)
+        return integrate(
+            self.drift.frozen(),
+            x0,
+            dt=self.dt,
+            steps=self.steps,
+            solver=self.solver,
+            noise=self.noise,
+            generator=generator,
+            trajectory=trajectory,
+        )
+
+    def targets(self, labels: Tensor, space: str = "state") -> Tensor:
+        """The planted state of each label's class, in state (x) or rate (f(x)) space."""
+        if space not in LOSS_SPACES:
+            raise ValueError(f"loss space must be one of {LOSS_SPACES}, got {space!r}")
+        target = self.attractors[labels]
+        return self.drift.filter(target) if space == "rate" else target
+
+    def loss(self, final: Tensor, labels: Tensor, space: str = "state") -> Tensor:
+        """Mean squared distance between x(T) and the class's planted state (paper 1, Sec. III)."""
+        out = self.drift.filter(final) if space == "rate" else final
+        return torch.mean((out - self.targets(labels, space).to(out.dtype)) ** 2)
+
+    @torch.no_grad()
+    def predict(self, x0: Tensor, rule: str = "inner_product", *, threshold: float = 0.1) -> Tensor:
+        return readout.classify(self(x0), self.attractors, rule, threshold=threshold)

@@ -1,0 +1,96 @@
+"""Figures (matplotlib, Agg backend, PNG): attractors, trajectories, spectra, learning curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from sanode.analysis.stability import AttractorStability  # noqa: E402
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def attractors_figure(
+    attractors: Tensor,
+    image_shape: Sequence[int],
+    path: str | Path,
+    *,
+    examples: Tensor | None = None,
+    classes: Sequence[str] | None = None,
+) -> Path:
+    """Paper 1 Fig. 2: one example input per class (top row) above its planted attractor."""
+    k = attractors.shape[0]
+    rows = 2 if examples is not None else 1
+    fig, axes = plt.subplots(rows, k, figsize=(1.4 * k, 1.5 * rows), squeeze=False)
+    for j in range(k):
+        if examples is not None:
+            axes[0, j].imshow(examples[j].reshape(*image_shape).cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
+            axes[0, j].set_title(classes[j] if classes else str(j), fontsize=8)
+        a = attractors[j].reshape(*image_shape).cpu().numpy()
+        axes[rows - 1, j].imshow(a, cmap="gray_r", vmin=0, vmax=float(attractors.max()))
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("input" if examples is not None else "attractor", fontsize=8)
+    if examples is not None:
+        axes[1, 0].set_ylabel("attractor", fontsize=8)
+    return _save(fig, path)
+
+
+def trajectories_figure(rates: Tensor, target: Tensor, dt: float, path: str | Path, *, title: str = "") -> Path:
+    """Paper 1 Fig. 3: f(x_i(t)) for every node, red if node i must end lit, blue if it must end at 0.
+
+    Args:
+        rates: (steps + 1, N) firing rates along one trajectory.
+        target: (N,) planted rate pattern of the input's class.
+    """
+    t = (torch.arange(rates.shape[0]) * dt).numpy()
+    rates = rates.detach().cpu().numpy()
+    lit = target > 0.5 * float(target.max())
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for i in range(rates.shape[1]):
+        ax.plot(t, rates[:, i], color="tab:red" if lit[i] else "tab:blue", lw=0.6, alpha=0.6)
+    ax.axhline(float(target.max()), color="tab:red", ls="--", lw=1)
+    ax.axhline(0.0, color="tab:blue", ls="--", lw=1)
+    ax.set_xlabel("t")
+    ax.set_ylabel("f(x_i(t))")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def spectrum_figure(spectra: Sequence[AttractorStability], path: str | Path, *, classes: Sequence[str] | None = None) -> Path:
+    """Eigenvalues of the Jacobian at every planted attractor in the complex plane."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    for s in spectra:
+        label = classes[s.index] if classes else str(s.index)
+        ax.scatter(s.eigenvalues.real.numpy(), s.eigenvalues.imag.numpy(), s=8, alpha=0.7, label=f"{label}: max Re {s.max_real:.3f}")
+    ax.axvline(0.0, color="k", lw=0.8)
+    ax.set_xlabel("Re λ(J)")
+    ax.set_ylabel("Im λ(J)")
+    ax.legend(fontsize=6, loc="best")
+    return _save(fig, path)
+
+
+def learning_curves_figure(runs: dict[str, list[dict[str, Any]]], path: str | Path, *, key: str = "val_acc_inner_product") -> Path:
+    """One curve per run of ``key`` (or train loss when absent) against epoch."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, records in runs.items():
+        use = key if records and key in records[0] else "train_loss"
+        ax.plot([r["epoch"] for r in records], [r[use] for r in records], marker="o", ms=3, label=f"{name} ({use})")
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,67 @@
+"""Unroll a scheme over ``steps`` steps of size ``dt``, optionally with Itô noise."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from sanode.dynamics.drift import FrozenDrift
+from sanode.solvers.schemes import Solver, get_solver
+
+
+class Noise(Protocol):
+    """Anything that maps the state and a Brownian increment dW to the diffusion term."""
+
+    def increment(self, x: Tensor, dw: Tensor) -> Tensor: ...
+
+
+def check_time_grid(dt: float, steps: int) -> None:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
+
+
+def integrate(
+    field: FrozenDrift,
+    x0: Tensor,
+    *,
+    dt: float,
+    steps: int,
+    solver: str | Solver = "euler",
+    noise: Noise | None = None,
+    generator: torch.Generator | None = None,
+    trajectory: bool = False,
+) -> Tensor:
+    """Integrate dx = F(x) dt [+ noise(x, dW)] from x0 for ``steps`` steps of size ``dt``.
+
+    With noise the step is Euler–Maruyama for the drift scheme chosen: the diffusion is
+    evaluated at the start of the step (Itô) and dW ~ N(0, dt I) is drawn from ``generator``.
+
+    Args:
+        field: the drift with its coupling assembled (``Drift.frozen()``).
+        x0: initial states, shape (..., N); dtype and device are kept.
+        dt: step size Δt > 0.
+        steps: number of steps ≥ 1 (final time T = steps · dt).
+        solver: a :class:`Solver` or its name ("euler", "exp_euler", "heun").
+        noise: optional diffusion, see :class:`Noise`.
+        generator: random source for dW (reproducible noise).
+        trajectory: return every state, shape (steps + 1, ..., N), instead of x(T).
+    """
+    check_time_grid(dt, steps)
+    scheme = get_solver(solver)
+    sqrt_dt = math.sqrt(dt)
+    x = x0
+    states = [x0] if trajectory else None
+    for _ in range(steps):
+        x_next = scheme.step(field, x, dt)
+        if noise is not None:
+            dw = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device) * sqrt_dt
+            x_next = x_next + noise.increment(x, dw)
+        x = x_next
+        if states is not None:
+            states.append(x)
+    return torch.stack(states) if states is not None else x

@@ -1,0 +1,110 @@
+import pytest
+import torch
+
+from sanode.alphabet import cvfr_alphabet
+from sanode.attractors import block_complements, class_blocks, from_templates, random_binary
+from sanode.coupling import PlantingError, ProjectorCoupling, SpectralCoupling
+from sanode.data.letters import templates
+from sanode.dynamics import Drift, FrozenDrift, HillFilter, LinearDecay
+from torch.func import functional_call
+from sanode.solvers import integrate
+
+from conftest import tiny_patterns
+
+COUPLINGS = {
+    "spectral": lambda p, lam, g: SpectralCoupling(p, lam, generator=g),
+    "spectral-complex": lambda p, lam, g: SpectralCoupling(p, lam, complex_pairs=True, generator=g),
+    "spectral-orthogonal": lambda p, lam, g: SpectralCoupling(p, lam, init="orthogonal", gain=1.3, generator=g),
+    "spectral-f32solve": lambda p, lam, g: SpectralCoupling(p, lam, solve_dtype=None, generator=g),
+    "projector": lambda p, lam, g: ProjectorCoupling(p, lam, generator=g),
+}
+
+
+def letters_model(kind, dtype=torch.float32, seed=0):
+    beta, lam = 1 / 7, 7.0
+    alphabet = cvfr_alphabet(0.125, lam, beta)
+    x_star = from_templates(templates(), alphabet).to(dtype)
+    filt = HillFilter(0.125)
+    coupling = COUPLINGS[kind](filt(x_star), lam, torch.Generator().manual_seed(seed))
+    return Drift(LinearDecay(), filt, coupling, beta), x_star
+
+
+@pytest.mark.parametrize("kind", COUPLINGS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_planted_patterns_are_eigenvectors(kind, dtype):
+    drift, x_star = letters_model(kind, dtype)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert drift.coupling.planting_residual() < tol
+    assert drift.coupling.matrix().dtype == dtype
+
+
+@pytest.mark.parametrize("kind", COUPLINGS)
+def test_attractors_are_fixed_points_before_and_after_training(kind):
+    drift, x_star = letters_model(kind)
+    assert drift(x_star).abs().max() < 1e-5
+    opt = torch.optim.Adam(drift.parameters(), lr=0.05)
+    x0 = torch.rand(32, 49, generator=torch.Generator().manual_seed(1))
+    for _ in range(5):
+        loss = (integrate(drift.frozen(), x0, dt=0.1, steps=10) - x_star[0]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert drift(x_star).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["spectral", "spectral-complex", "projector"])
+def test_gradcheck_through_coupling_and_unroll(kind):
+    coupling = COUPLINGS[kind](tiny_patterns(2, 5), 2.0, torch.Generator().manual_seed(0)).double()
+    drift = Drift(LinearDecay(), HillFilter(0.1), coupling, beta=1.0)
+    x0 = torch.rand(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    names = [n for n, p in coupling.named_parameters() if p.numel()]
+    inputs = tuple(dict(coupling.named_parameters())[n].detach().clone().requires_grad_(True) for n in names)
+
+    def unroll(*values):
+        matrix = functional_call(coupling, dict(zip(names, values)), ())
+        field = FrozenDrift(drift.reaction, drift.filter, drift.beta, matrix)
+        return integrate(field, x0, dt=0.1, steps=4)
+
+    assert torch.autograd.gradcheck(unroll, inputs, eps=1e-6, atol=1e-6)
+
+
+def test_linearly_dependent_patterns_are_refused():
+    pats = tiny_patterns(3, 8)
+    pats[2] = pats[0] + pats[1]
+    with pytest.raises(PlantingError, match="linearly dependent"):
+        SpectralCoupling(pats, 1.0)
+    with pytest.raises(PlantingError, match="linearly dependent"):
+        ProjectorCoupling(pats, 1.0)
+
+
+def test_more_classes_than_nodes_is_refused():
+    with pytest.raises(ValueError, match="K must be <= N"):
+        SpectralCoupling(torch.rand(4, 3), 1.0)
+    with pytest.raises(ValueError, match="K must be <= N"):
+        class_blocks(5, 4, cvfr_alphabet(0.1, 1, 1))
+
+
+def test_singular_basis_during_training_is_reported():
+    coupling = SpectralCoupling(tiny_patterns(2, 4), 1.0, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        coupling.psi_free.zero_()
+    with pytest.raises(PlantingError, match="singular"):
+        coupling.matrix()
+
+
+@pytest.mark.parametrize("builder", [class_blocks, block_complements])
+def test_block_builders_use_the_alphabet(builder):
+    a = cvfr_alphabet(0.125, 1.0, 1.0)
+    pats = builder(10, 784, a)
+    assert pats.shape == (10, 784)
+    values = pats.unique()
+    assert len(values) == 2 and values[0] == 0 and abs(float(values[1]) - a.x_p) < 1e-6
+    assert torch.linalg.matrix_rank(pats.double()) == 10
+
+
+def test_random_patterns_are_reproducible():
+    a = cvfr_alphabet(0.125, 1.0, 1.0)
+    p1 = random_binary(4, 30, a, generator=torch.Generator().manual_seed(3))
+    p2 = random_binary(4, 30, a, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(p1, p2)
+    assert torch.linalg.matrix_rank(p1.double()) == 4

@@ -1,0 +1,122 @@
+import json
+
+import pytest
+import torch
+
+from sanode import cli
+from sanode.checkpoint import CheckpointError
+from sanode.config import load_config
+from sanode.load import load_model
+from sanode.model import AttractorClassifier
+from sanode.train import TrainingDiverged, train
+
+QUICK = ["data.n_train=300", "data.n_test=200", "train.epochs=2", "solver.steps=10", "solver.dt=0.3"]
+
+
+def quick_config(*extra):
+    return load_config("paper1-letters", QUICK + list(extra))
+
+
+def test_run_directory_contents(tmp_path):
+    result = train(quick_config(), tmp_path, progress=False)
+    for name in ("config.json", "metrics.jsonl", "checkpoint.safetensors", "checkpoint.json", "results.json"):
+        assert (tmp_path / name).exists(), name
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert 0 <= res["test"]["acc_inner_product"] <= 1
+    assert len(res["stability"]) == 3
+    assert result.results["max_fixed_point_residual_float32"] < 1e-5
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = train(quick_config(), tmp_path / "a", progress=False)
+    b = train(quick_config(), tmp_path / "b", progress=False)
+    c = train(quick_config("train.seed=1"), tmp_path / "c", progress=False)
+    la = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    lb = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    strip = lambda lines: [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in lines]  # noqa: E731
+    assert strip(la) == strip(lb)
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+    assert any(not torch.equal(p, q) for p, q in zip(a.model.parameters(), c.model.parameters()))
+
+
+def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch):
+    config = quick_config("train.epochs=3")
+    straight = train(config, tmp_path / "straight", progress=False)
+    calls = {"n": 0}
+    original = AttractorClassifier.loss
+
+    def interrupted(self, final, labels, space="state"):
+        calls["n"] += 1
+        if calls["n"] == 5:  # second batch of epoch 2
+            raise KeyboardInterrupt
+        return original(self, final, labels, space)
+
+    monkeypatch.setattr(AttractorClassifier, "loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "split", progress=False)
+    monkeypatch.setattr(AttractorClassifier, "loss", original)
+    resumed = train(config, tmp_path / "split", resume=True, progress=False)
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q)
+    strip = lambda path: [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in path.read_text().splitlines()]  # noqa: E731
+    assert strip(tmp_path / "straight" / "metrics.jsonl") == strip(tmp_path / "split" / "metrics.jsonl")
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = AttractorClassifier.loss
+
+    def flaky_loss(self, final, labels, space="state"):
+        calls["n"] += 1
+        value = original(self, final, labels, space)
+        return value * float("nan") if calls["n"] > 3 else value  # 3 batches of 100 = epoch 1 is clean
+
+    monkeypatch.setattr(AttractorClassifier, "loss", flaky_loss)
+    with pytest.raises(TrainingDiverged, match="not finite.*last good checkpoint is kept"):
+        train(quick_config(), tmp_path, progress=False)
+    model, _, meta = load_model(tmp_path)
+    assert meta["epoch"] == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_cli_train_evaluate_stability_json(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--quiet", "--json", "--run-dir", str(run)] + sum((["--set", s] for s in QUICK), [])
+    assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["run_dir"] == str(run)
+    assert set(out["accuracy"]) >= {"inner_product", "nearest", "threshold"}
+    assert len(out["max_re_jacobian"]) == 3 and out["wall_seconds"] > 0
+    for fig in out["figures"]:
+        assert (tmp_path / fig).exists() or __import__("pathlib").Path(fig).exists()
+
+    assert cli.main(["evaluate", str(run), "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert ev["accuracy"]["inner_product"] == pytest.approx(out["accuracy"]["inner_product"])
+    assert len(ev["confusion_matrix"]) == 3
+
+    assert cli.main(["stability", str(run), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert st["max_re_jacobian"] == pytest.approx(out["max_re_jacobian"])
+    assert max(st["fixed_point_residual"]) < 1e-5
+
+
+def test_cli_reports_bad_config_clearly(tmp_path, capsys):
+    assert cli.main(["train", "--run-dir", str(tmp_path), "--set", "solver.dt=-1", "--quiet"]) == 2
+    assert "dt must be a finite number > 0" in capsys.readouterr().err
+    assert cli.main(["train", "--run-dir", str(tmp_path), "--set", "model.c=0.5", "--quiet"]) == 2
+    assert "beta^2 * lambda^2 >= 4c" in capsys.readouterr().err
+    assert cli.main(["train", "--set", "train.epochs=0", "--quiet"]) == 2
+    assert cli.main(["train", "--set", "nosuch.key=1", "--quiet"]) == 2
+    assert "unknown config section" in capsys.readouterr().err
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    train(quick_config("train.epochs=1"), tmp_path, progress=False)
+    blob = (tmp_path / "checkpoint.safetensors").read_bytes()
+    (tmp_path / "checkpoint.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError):
+        load_model(tmp_path)
