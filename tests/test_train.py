@@ -42,8 +42,9 @@ def test_same_seed_same_numbers(tmp_path):
     assert any(not torch.equal(p, q) for p, q in zip(a.model.parameters(), c.model.parameters()))
 
 
-def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch):
-    config = quick_config("train.epochs=3")
+@pytest.mark.parametrize("noise", [None, '{"kind": "damped", "sigma": 0.5}', '{"kind": "additive", "eps": 0.05}'])
+def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch, noise):
+    config = quick_config("train.epochs=3", *([f"model.noise={noise}"] if noise else []))
     straight = train(config, tmp_path / "straight", progress=False)
     calls = {"n": 0}
     original = AttractorClassifier.loss
@@ -120,3 +121,12 @@ def test_tampered_checkpoint_is_refused(tmp_path):
     (tmp_path / "checkpoint.safetensors").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(CheckpointError):
         load_model(tmp_path)
+
+
+def test_repeat_summarises_seeds(capsys):
+    assert cli.main(["repeat", "--seeds", "2", "--json"] + sum((["--set", s] for s in QUICK), [])) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    accs = [r["acc_inner_product"] for r in out["runs"]]
+    assert [r["seed"] for r in out["runs"]] == [0, 1]
+    assert out["acc_inner_product_mean"] == pytest.approx(sum(accs) / 2)
+    assert out["train_seconds_max"] >= max(r["train_seconds"] for r in out["runs"]) - 1e-9

@@ -14,6 +14,7 @@ from sanode.config import ModelConfig, RunConfig
 from sanode.coupling import Coupling, ProjectorCoupling, SpectralCoupling
 from sanode.dynamics import DoubleWell, Drift, Filter, HillFilter, IdentityFilter, LinearDecay, Reaction
 from sanode.model import AttractorClassifier
+from sanode.noise import build_noise
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -100,6 +101,7 @@ def build_classifier(
     patterns = filt(attractors.double()).to(dtype)
     coupling = make_coupling(cfg, patterns, lam, gen)
     drift = Drift(make_reaction(cfg), filt, coupling, beta)
+    noise = build_noise(cfg.noise, attractors, n_nodes)
     return AttractorClassifier(
-        drift, attractors, dt=config.solver.dt, steps=config.solver.steps, solver=config.solver.method
-    )
+        drift, attractors, dt=config.solver.dt, steps=config.solver.steps, solver=config.solver.method, noise=noise
+    ).to(dtype)

@@ -105,7 +105,7 @@ def _write_temp(target: Path, data: bytes) -> Path:
     return tmp
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make renames in ``directory`` durable; a no-op where directories cannot be opened."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -155,7 +155,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
@@ -401,7 +401,7 @@ def save_checkpoint(
     finally:
         for tmp in staged:
             _unlink_quietly(tmp)
-    _fsync_dir(tensor_path.parent)
+    fsync_dir(tensor_path.parent)
     _unlink_quietly(_previous_path(tensor_path))
     return record_path
 

@@ -16,6 +16,7 @@ from typing import Any
 from sanode.analysis.stability import stability
 from sanode.config import load_config, named_configs
 from sanode.evaluate import evaluate
+from sanode.experiments.repeat import repeat
 from sanode.figures import run_figures
 from sanode.load import load_model
 from sanode.rundir import RunDir
@@ -108,6 +109,24 @@ def cmd_stability(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repeat(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    summary = repeat(config, list(range(args.seeds)), args.out, vary_data=args.vary_data, progress=False)
+    if not args.json:
+        print(f"{'seed':>4} {'inner product':>14} {'nearest':>8} {'threshold':>10} {'seconds':>8} {'max Re λ(J)':>12}")
+        for r in summary["runs"]:
+            print(
+                f"{r['seed']:>4} {r['acc_inner_product']:>14.4f} {r['acc_nearest']:>8.4f} {r['acc_threshold']:>10.4f} "
+                f"{r['train_seconds']:>8.1f} {r['max_re_jacobian']:>12.4f}"
+            )
+        print(
+            f"mean {summary['acc_inner_product_mean']:>14.4f} {summary['acc_nearest_mean']:>8.4f} "
+            f"{summary['acc_threshold_mean']:>10.4f} {summary['train_seconds_mean']:>8.1f} (max {summary['train_seconds_max']:.1f} s)"
+        )
+    _emit({"command": "repeat", **summary}, args.json)
+    return 0
+
+
 def cmd_configs(args: argparse.Namespace) -> int:
     names = named_configs()
     if args.show:
@@ -151,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stability", help="Jacobian spectrum at every planted attractor of a trained run")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_stability)
+
+    p = sub.add_parser("repeat", help="train one config under several seeds; mean and std of the test scores")
+    p.add_argument("--config", default="paper1-letters")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0 .. n-1 (train.seed)")
+    p.add_argument("--vary-data", action="store_true", help="also vary data.seed (a new dataset draw per seed)")
+    p.add_argument("--out", help="keep each run directory under this folder")
+    p.set_defaults(func=cmd_repeat)
 
     p = sub.add_parser("configs", help="list the named configs, or print one")
     p.add_argument("--show", metavar="NAME")

@@ -41,6 +41,7 @@ class ModelConfig:
     complex_pairs: bool = False  # spectral: 2x2 rotation blocks in Lambda
     solve_dtype: str | None = "float64"  # spectral: dtype of the linear solve
     init_scale: float = 1.0  # projector: A ~ U(±init_scale/sqrt(N))
+    noise: dict[str, Any] | None = None  # e.g. {"kind": "damped", "sigma": 0.1} or {"kind": "additive", "eps": 0.06}
 
 
 @dataclass

@@ -100,5 +100,7 @@ class AttractorClassifier(nn.Module):
         return torch.mean((out - self.targets(labels, space).to(out.dtype)) ** 2)
 
     @torch.no_grad()
-    def predict(self, x0: Tensor, rule: str = "inner_product", *, threshold: float = 0.1) -> Tensor:
-        return readout.classify(self(x0), self.attractors, rule, threshold=threshold)
+    def predict(
+        self, x0: Tensor, rule: str = "inner_product", *, threshold: float = 0.1, generator: torch.Generator | None = None
+    ) -> Tensor:
+        return readout.classify(self(x0, generator=generator), self.attractors, rule, threshold=threshold)

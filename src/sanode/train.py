@@ -85,6 +85,7 @@ def train(
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, tc.epochs) if tc.lr_schedule == "cosine" else None
     order = torch.Generator().manual_seed(tc.seed)
+    noise_gen = torch.Generator().manual_seed(tc.seed + 1)  # its own stream: noise never shifts the batch order
     run = RunDir(run_dir) if run_dir is not None else None
 
     start_epoch, best_loss, best_state, stale = 1, math.inf, None, 0
@@ -94,7 +95,7 @@ def train(
         load_optimizer(opt, tensors, meta["optimizer"])
         if sched is not None:
             sched.load_state_dict(meta["scheduler"])
-        restore_rng_state(tensors, order)
+        restore_rng_state(tensors, order, noise_gen)
         start_epoch, best_loss = meta["epoch"] + 1, meta.get("best_loss", math.inf) or math.inf
         run.truncate_metrics(meta["epoch"])
     elif run is not None:
@@ -113,7 +114,7 @@ def train(
         )
         for xb, yb in bar:
             try:
-                loss = model.loss(model(xb.to(dtype)), yb, tc.loss_space)
+                loss = model.loss(model(xb.to(dtype), generator=noise_gen), yb, tc.loss_space)
             except PlantingError as err:
                 raise TrainingDiverged(f"epoch {epoch}: {err}; {_kept(run)}") from err
             if not torch.isfinite(loss):
@@ -132,7 +133,9 @@ def train(
 
         record: dict[str, Any] = {"epoch": epoch, "train_loss": total / seen, "lr": opt.param_groups[0]["lr"]}
         if splits.val is not None and len(splits.val):
-            val = evaluate(model, splits.val, threshold=config.eval.threshold, loss_space=tc.loss_space)
+            val = evaluate(
+                model, splits.val, threshold=config.eval.threshold, loss_space=tc.loss_space, generator=_eval_generator(config)
+            )
             record.update({f"val_{k}": v for k, v in val.items() if k not in ("confusion_matrix", "per_class_accuracy")})
             if val["loss"] < best_loss - 1e-7:
                 best_loss, stale = val["loss"], 0
@@ -144,7 +147,7 @@ def train(
             run.log(record)
             opt_tensors, opt_meta = optimizer_tensors(opt)
             run.save(
-                {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors, **capture_rng_state(order)},
+                {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors, **capture_rng_state(order, noise_gen)},
                 {
                     "epoch": epoch,
                     "best_loss": best_loss if math.isfinite(best_loss) else None,
@@ -169,7 +172,9 @@ def train(
 
 def final_report(model: AttractorClassifier, splits: Splits, config: RunConfig, *, seconds: float) -> dict[str, Any]:
     """Test scores (evaluated once, at the end), stability and fixed-point residuals."""
-    test = evaluate(model, splits.test, threshold=config.eval.threshold, loss_space=config.train.loss_space)
+    test = evaluate(
+        model, splits.test, threshold=config.eval.threshold, loss_space=config.train.loss_space, generator=_eval_generator(config)
+    )
     spectra = stability(model.drift, model.attractors)
     residual = fixed_point_residuals(model.drift, model.attractors, torch.float32)
     return {
@@ -178,6 +183,11 @@ def final_report(model: AttractorClassifier, splits: Splits, config: RunConfig, 
         "max_fixed_point_residual_float32": float(residual.max()),
         "train_seconds": seconds,
     }
+
+
+def _eval_generator(config: RunConfig) -> torch.Generator:
+    """Evaluation noise is seeded too, so the same run always reports the same numbers."""
+    return torch.Generator().manual_seed(config.train.seed + 2)
 
 
 def _model_meta(model: AttractorClassifier, splits: Splits) -> dict[str, Any]:

@@ -15,6 +15,7 @@ Every file is identified by its MD5 checksum, so wherever it is found the bytes 
 
 from __future__ import annotations
 
+
 import hashlib
 import os
 import tempfile
@@ -23,6 +24,8 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sanode.checkpoint import fsync_dir
 
 ENV_VAR = "SANODE_DATA"
 
@@ -223,22 +226,8 @@ def _download_atomic(url: str, dest: Path, expected_md5: str) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     return dest
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename durable; not possible on every platform (e.g. Windows), hence best effort.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _needed_files(spec: DatasetSpec, files: Iterable[str] | None) -> list[str]:
