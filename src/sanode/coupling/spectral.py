@@ -75,9 +75,13 @@ class SpectralCoupling(Coupling):
         lo, hi = free_eig_init
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise ValueError(f"free_eig_init must be a finite interval (lo <= hi), got {free_eig_init}")
-        lam = eigenvalue * (lo + (hi - lo) * torch.rand(n_free, generator=generator, dtype=torch.float64))
+        # Free eigenvalues are stored in units of λ: Adam moves every parameter by about lr per
+        # step, so with λ = √N (paper 1's β = 1/√N scaling) raw eigenvalues would learn √N times
+        # more slowly than the entries of Ψ. In units of λ both scalings train alike.
+        self.eig_unit = abs(float(eigenvalue)) or 1.0
+        mu = lo + (hi - lo) * torch.rand(n_free, generator=generator, dtype=torch.float64)
         self.psi_free = nn.Parameter((gain * free).to(dtype))
-        self.lam_free = nn.Parameter(lam.to(dtype))
+        self.mu_free = nn.Parameter((mu * eigenvalue / self.eig_unit).to(dtype))
         self.rotation = nn.Parameter(torch.zeros(self.n_pairs, dtype=dtype))
 
         cond = self.condition_number()
@@ -94,11 +98,11 @@ class SpectralCoupling(Coupling):
     def _basis_times_spectrum(self) -> Tensor:
         """Ψ Λ without forming Λ."""
         planted = self.eigenvalue * self.patterns.to(self.psi_free.dtype).T
-        free = self.psi_free * self.lam_free
+        free = self.psi_free * (self.eig_unit * self.mu_free)
         if self.n_pairs:
             m = 2 * self.n_pairs
             even, odd = self.psi_free[:, 0:m:2], self.psi_free[:, 1:m:2]
-            b = self.rotation
+            b = self.eig_unit * self.rotation
             rot = torch.stack([-b * odd, b * even], dim=-1).reshape(self.n_nodes, m)
             free = free + F.pad(rot, (0, free.shape[1] - m))
         return torch.cat([planted, free], dim=1)

@@ -35,6 +35,7 @@ def integrate(
     noise: Noise | None = None,
     generator: torch.Generator | None = None,
     trajectory: bool = False,
+    fused: bool | None = None,
 ) -> Tensor:
     """Integrate dx = F(x) dt [+ noise(x, dW)] from x0 for ``steps`` steps of size ``dt``.
 
@@ -50,9 +51,20 @@ def integrate(
         noise: optional diffusion, see :class:`Noise`.
         generator: random source for dW (reproducible noise).
         trajectory: return every state, shape (steps + 1, ..., N), instead of x(T).
+        fused: use the fused Euler path of :mod:`sanode.solvers.fused` (graph-free forward,
+            discrete-adjoint backward: same values and gradients, less time and memory).
+            None (default): when autograd records and something requires grad, the scheme is
+            "euler" or "exp_euler", the field a FrozenDrift and ``trajectory`` is False;
+            False: always the plain loop; True: the fused path or
+            :class:`~sanode.solvers.fused.FusedPathUnavailable`.
     """
     check_time_grid(dt, steps)
     scheme = get_solver(solver)
+    # Imported here because fused.py builds on this module (Noise, check_time_grid).
+    from sanode.solvers.fused import fused_integrate, use_fused_path
+
+    if use_fused_path(fused, field, scheme, x0, noise, trajectory, generator):
+        return fused_integrate(field, x0, dt=dt, steps=steps, solver=scheme, noise=noise, generator=generator)
     sqrt_dt = math.sqrt(dt)
     x = x0
     states = [x0] if trajectory else None

@@ -1,0 +1,576 @@
+"""The fused training path: the explicit Euler (–Maruyama) map with a hand-written discrete adjoint.
+
+For a :class:`~sanode.dynamics.drift.FrozenDrift` field the Euler map (paper 1, Sec. III) is
+
+    x_{t+1} = x_t + Δt (g(x_t) + β h(x_t) Aᵀ) + noise.increment(x_t, ΔW_t),
+
+and the exponential Euler map, for a linear decay g(x) = −γx, is the same map with other
+coefficients. Both are written here as
+
+    x_{t+1} = p x_t + r g(x_t) + q h(x_t) Aᵀ + noise.increment(x_t, ΔW_t)          (map)
+
+(Euler: p = 1, r = Δt, q = Δt β; Euler with g = −γx: p = 1 − γΔt, r = 0, q = Δt β;
+exponential Euler with g = −γx: p = e^{−γΔt}, r = 0, q = β (1 − e^{−γΔt})/γ).
+
+Plain autograd records every element-wise operation of every step and keeps about seven
+(batch, N) tensors per step. Here the forward runs without a graph and keeps one tensor per step,
+the states x_0 … x_{T−1}; the backward is the adjoint recursion of the discrete map,
+
+    a_T = ∂L/∂x_T,
+    a_t = p a_{t+1} + r a_{t+1} ⊙ g′(x_t) + q (a_{t+1} A) ⊙ h′(x_t) + [∂ increment(x_t, ΔW_t)/∂x_t]ᵀ a_{t+1},
+    ∂L/∂x_0 = a_0,        ∂L/∂A = q Σ_t a_{t+1}ᵀ h(x_t),
+
+which gives the same gradients as autograd through the unrolled loop (to round-off).
+
+The backward walks the trajectory in chunks of steps, latest first. Per chunk, everything that
+depends on the stored states alone (h(x_t), h′(x_t), g′(x_t)) is computed in one pass over the
+chunk; the sequential part is then one (B, N)@(N, N) GEMM and one or two element-wise operations
+per step; and the chunk's share of ∂L/∂A is ONE product (chunk·B, N)ᵀ @ (chunk·B, N) of the
+stacked adjoints and filtered states. Chunks have at least 4096 rows (so that this GEMM runs at
+full rate) and there are at most 16 of them; their buffers add about 3/16 to the stored states.
+``chunk_steps=steps`` makes ∂L/∂A a single product over the whole trajectory, at the price of
+two more full (steps, B, N) stacks; it was also measured slower (the buffers no longer stay in
+cache). When P_t = p is a constant, the recursion runs on adjoints rescaled by powers of p
+within a chunk, ã_t = ã_{t+1} + (ã_{t+1} (κ/p) A) ⊙ s_t, which saves one pass per step; the
+powers are restored once per chunk.
+
+Noise. The Brownian increments are not stored. For noise that declares ``additive = True`` and
+has no trainable tensors, the increment does not depend on x, so its vector–Jacobian product is
+zero and the backward needs no draws at all (paper 2's ε G ΔW with G = I or diagonal costs one
+scaled ΔW per step, forward only). Any other noise (state-dependent, or with trainable tensors
+such as a learnable G) gets its vector–Jacobian product from a local autograd recompute of
+``increment`` at each x_t, with ΔW_t replayed: the generator's state is saved at the start of every
+chunk during the forward, and the backward re-draws one chunk at a time, in forward order, into
+a (chunk, B, N) buffer, from a private copy of the generator (the caller's generator is never
+touched by the backward). Re-drawing per chunk keeps the extra memory at one chunk instead of a
+whole (steps, B, N) noise tensor. Trainable tensors of the noise (``nn.Module`` parameters, or
+tensor attributes that require grad) receive their gradients through the same local recompute.
+
+Requirements the fused path relies on (all hold for sanode's reactions, filters and noises):
+g, h, g′, h′ act element-wise; ``increment`` acts on each row of the state independently of the
+others and uses no randomness of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from sanode.dynamics.drift import FrozenDrift
+from sanode.dynamics.filters import Filter, HillFilter, IdentityFilter
+from sanode.dynamics.reaction import Reaction
+from sanode.solvers.integrate import Noise, check_time_grid
+from sanode.solvers.schemes import Euler, ExponentialEuler, Solver, get_solver
+
+__all__ = ["FusedPathUnavailable", "fused_integrate", "fused_unavailable_reason", "use_fused_path"]
+
+# A chunk of the ∂L/∂A product has at least this many rows: enough for the GEMM to run at its
+# full rate, whatever the batch size.
+_MIN_CHUNK_ROWS = 4096
+# ... and there are at most this many chunks (each costs a few calls of its own).
+_MAX_CHUNKS = 16
+# The backward's rescaled adjoints grow by at most 1/p^chunk; above this bound it keeps the
+# plain recursion (see _FusedEuler.backward).
+_MIN_CHUNK_DECAY = 1e-6
+
+
+class FusedPathUnavailable(ValueError):
+    """``fused=True`` was asked for a problem the fused path does not handle (see the message)."""
+
+
+# ------------------------------------------------------------------------------ filter kernels
+
+# Constants enter the per-step operations as 0-dim tensors of the state's dtype: a Python float
+# would be converted to a tensor by every call, which costs as much as the operation itself at
+# small N.
+
+
+def _constant(value: float, like: Tensor) -> Tensor:
+    return torch.tensor(value, dtype=like.dtype, device=like.device)
+
+
+class _FilterKernel:
+    """h and h′ of one element-wise filter, written into preallocated buffers.
+
+    ``value`` serves the forward, one (B, N) state at a time. ``value_and_slope`` serves the
+    backward on a whole chunk of stored states (C, B, N) at once: the states are known, so h(x_t)
+    and h′(x_t) need not wait for the sequential adjoint recursion. It writes h(x) · ``h_scale``
+    into ``h_out`` (when given; ``h_scale`` broadcasts, None means 1) and returns s with
+    h′(x) = ``slope_factor`` · s (a constant factor is folded into the step's matrix instead of
+    costing one more pass), or None when h′ is the constant ``slope_factor``.
+    """
+
+    slope_factor: float = 1.0
+    identity: bool = False
+
+    def value(self, x: Tensor, out: Tensor, work: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def value_and_slope(
+        self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
+    ) -> Tensor | None:
+        raise NotImplementedError
+
+
+class _HillKernel(_FilterKernel):
+    """h(x) = x²/(c + x²), h′(x) = 2c · x/(c + x²)² (paper 1, Eq. 1)."""
+
+    def __init__(self, c: float, like: Tensor):
+        self.c = _constant(c, like)
+        self.slope_factor = 2.0 * c
+
+    def value(self, x: Tensor, out: Tensor, work: Tensor) -> Tensor:
+        sq = torch.mul(x, x, out=work)
+        torch.add(sq, self.c, out=out)
+        return torch.div(sq, out, out=out)
+
+    def value_and_slope(
+        self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
+    ) -> Tensor:
+        d = torch.addcmul(self.c, x, x, out=s_out)  # c + x²
+        if h_out is None:
+            return torch.div(x, d.mul_(d), out=s_out)
+        u = torch.div(x, d, out=h_out)  # x/d: then h = x·u and s = u/d, two divisions in all
+        torch.div(u, d, out=s_out)
+        u.mul_(x)
+        if h_scale is not None:
+            u.mul_(h_scale)
+        return s_out
+
+
+class _IdentityKernel(_FilterKernel):
+    """h(x) = x, h′ = 1: no work at all (h(x_t) is read from the stored states)."""
+
+    identity = True
+
+    def value(self, x: Tensor, out: Tensor, work: Tensor) -> Tensor:
+        return x
+
+    def value_and_slope(
+        self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
+    ) -> None:
+        return None
+
+
+class _GenericKernel(_FilterKernel):
+    """Any element-wise :class:`Filter`, through its ``__call__`` and ``derivative``."""
+
+    def __init__(self, filter: Filter):
+        self.filter = filter
+
+    def value(self, x: Tensor, out: Tensor, work: Tensor) -> Tensor:
+        return self.filter(x)
+
+    def value_and_slope(
+        self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
+    ) -> Tensor:
+        if h_out is not None:
+            h = self.filter(x)
+            if h_scale is not None:
+                torch.mul(h, h_scale, out=h_out)
+            else:
+                h_out.copy_(h)
+        return s_out.copy_(self.filter.derivative(x))
+
+
+def _filter_kernel(filter: Filter, like: Tensor) -> _FilterKernel:
+    # Exact types only: a subclass may override __call__ and must then go through the generic path.
+    if type(filter) is HillFilter:
+        return _HillKernel(filter.c, like)
+    if type(filter) is IdentityFilter:
+        return _IdentityKernel()
+    return _GenericKernel(filter)
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+@dataclass(frozen=True)
+class _MapCoefficients:
+    """x_{t+1} = p x + r g(x) + q h(x) Aᵀ (see the module docstring); r = 0 skips g."""
+
+    p: float
+    r: float
+    q: float
+
+
+def _coefficients(scheme: Solver, field: FrozenDrift, dt: float) -> _MapCoefficients:
+    rate = field.reaction.linear_rate
+    q = dt * field.beta
+    if isinstance(scheme, ExponentialEuler) and rate is not None:
+        decay = math.exp(-rate * dt)
+        return _MapCoefficients(decay, 0.0, field.beta * (1.0 - decay) / rate)
+    if rate is not None:
+        return _MapCoefficients(1.0 - rate * dt, 0.0, q)
+    return _MapCoefficients(1.0, dt, q)
+
+
+@dataclass
+class _Plan:
+    """Everything the autograd function needs besides tensors."""
+
+    kernel: _FilterKernel
+    reaction: Reaction
+    coef: _MapCoefficients
+    steps: int
+    sqrt_dt: float
+    noise: Noise | None
+    noise_needs_vjp: bool  # False: no noise, or additive noise without trainable tensors
+    noise_depends_on_x: bool
+    generator: torch.Generator | None
+    chunk_steps: int
+    batch_shape: tuple[int, ...]
+
+
+def _noise_tensors(noise: Noise | None) -> list[Tensor]:
+    """Trainable tensors of a noise object: module parameters and tensor attributes needing grad."""
+    if noise is None:
+        return []
+    found: dict[int, Tensor] = {}
+    if isinstance(noise, nn.Module):
+        for p in noise.parameters():
+            if p.requires_grad:
+                found[id(p)] = p
+    for value in vars(noise).values():
+        if isinstance(value, Tensor) and value.requires_grad:
+            found[id(value)] = value
+    return list(found.values())
+
+
+def _default_generator(device: torch.device) -> torch.Generator:
+    """The generator ``torch.randn(..., generator=None)`` draws from on ``device`` (CPU or CUDA)."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return torch.cuda.default_generators[index]
+    return torch.default_generator
+
+
+def _chunk_steps(steps: int, rows: int, requested: int | None) -> int:
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise ValueError(f"chunk_steps must be an integer >= 1, got {requested!r}")
+        return min(requested, steps)
+    at_least = math.ceil(_MIN_CHUNK_ROWS / max(rows, 1))
+    return max(1, min(steps, max(at_least, math.ceil(steps / _MAX_CHUNKS))))
+
+
+# ------------------------------------------------------------------------------ the autograd function
+
+
+def _draw(generator: torch.Generator, sqrt_dt: Tensor, out: Tensor) -> Tensor:
+    """ΔW ~ N(0, Δt I) into ``out``, drawn as the plain loop draws it (randn, then × √Δt)."""
+    torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device, out=out)
+    return out.mul_(sqrt_dt)
+
+
+class _FusedEuler(torch.autograd.Function):
+    """x_T of the (map) for x0 (B, N) and A (N, N); the backward is the discrete adjoint."""
+
+    @staticmethod
+    def forward(ctx: Any, plan: _Plan, x0: Tensor, matrix: Tensor, *noise_tensors: Tensor) -> Tensor:
+        store = any(ctx.needs_input_grad)
+        steps, coef, kernel, noise = plan.steps, plan.coef, plan.kernel, plan.noise
+        rows, n = x0.shape
+        full_shape = (*plan.batch_shape, n)
+        p, q, r = coef.p, coef.q, coef.r
+        # q Aᵀ once: the step is then one addmm, p x + h(x) (q Aᵀ).
+        matrix_qt = (q * matrix.mT).contiguous()
+        work, hbuf = torch.empty_like(x0), torch.empty_like(x0)
+        # x_0 … x_{T−1} are the only tensors kept for backward; without grad two buffers suffice.
+        if store:
+            stack = torch.empty((steps, rows, n), dtype=x0.dtype, device=x0.device)
+            stack[0].copy_(x0)
+            outs = list(stack.unbind(0)[1:])
+        else:
+            stack = None
+            spare = (torch.empty_like(x0), torch.empty_like(x0))
+            outs = [spare[t % 2] for t in range(steps - 1)]
+        outs.append(torch.empty_like(x0))
+        generator = plan.generator
+        dw = torch.empty(full_shape, dtype=x0.dtype, device=x0.device) if noise is not None else None
+        sqrt_dt = _constant(plan.sqrt_dt, x0)
+        save_states = store and plan.noise_needs_vjp
+        chunk_states: list[Tensor] = []
+        x = x0
+        for t, out in enumerate(outs):
+            base = x if r == 0.0 else torch.add(x, plan.reaction(x), alpha=r)
+            torch.addmm(base, kernel.value(x, hbuf, work), matrix_qt, beta=p, out=out)
+            if noise is not None:
+                if save_states and t % plan.chunk_steps == 0:
+                    chunk_states.append(generator.get_state())
+                inc = noise.increment(x.view(full_shape), _draw(generator, sqrt_dt, dw))
+                out.add_(inc.view(rows, n))
+            x = out
+        if store:
+            ctx.plan = plan
+            ctx.chunk_states = chunk_states
+            ctx.save_for_backward(stack, matrix, *noise_tensors)
+        return x
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        plan: _Plan = ctx.plan
+        stack, matrix, *noise_tensors = ctx.saved_tensors
+        need_x0, need_a = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        need_noise = ctx.needs_input_grad[3:]
+        steps, coef, kernel, chunk = plan.steps, plan.coef, plan.kernel, plan.chunk_steps
+        _, rows, n = stack.shape
+        like = stack[0]
+        full_shape = (*plan.batch_shape, n)
+
+        # a_t = P_t ⊙ a_{t+1} + (a_{t+1} κA) ⊙ s_t, with h′ = slope_factor · s and q folded into
+        # κ = q · slope_factor, and P_t = p (linear decay) or 1 + r g′(x_t) (any other reaction).
+        p, r = coef.p, coef.r
+        kappa = coef.q * kernel.slope_factor
+        # With a constant P_t = p and a state-dependent slope, the recursion runs on rescaled
+        # adjoints ã_{t0+k} = a_{t0+k} p^{−(t1 − t0 − k)} within a chunk [t0, t1), for which
+        # ã_t = ã_{t+1} + (ã_{t+1} (κ/p) A) ⊙ s_t is a single addcmul after the GEMM; a_{t0} and
+        # the ∂L/∂A terms get their powers of p back once per chunk. Only when the powers stay
+        # far from float overflow, and not with a noise replay (whose terms would need them too).
+        scaled = (
+            not kernel.identity
+            and r == 0.0
+            and not plan.noise_needs_vjp
+            and 0.0 < p
+            and (p == 1.0 or p**chunk >= _MIN_CHUNK_DECAY)
+        )
+        matrix_k = (kappa / p if scaled else kappa) * matrix
+        powers = None
+        if scaled and p != 1.0 and need_a:
+            exponents = torch.arange(chunk - 1, -1, -1, dtype=like.dtype, device=like.device)
+            powers = torch.pow(p, exponents).view(chunk, 1, 1)
+
+        def chunk_buffer() -> Tensor:
+            return torch.empty((chunk, rows, n), dtype=like.dtype, device=like.device)
+
+        # adj[k] holds a_{t+1} for step t = t0 + k; step t writes a_t into adj[k − 1] (or `carry`).
+        adj = chunk_buffer()
+        adj_k = adj.unbind(0)
+        hx = chunk_buffer() if need_a and not kernel.identity else None
+        sx = None if kernel.identity else chunk_buffer()
+        px = chunk_buffer() if r != 0.0 else None
+        carry = torch.empty_like(like).copy_(grad_out)  # grad_out may be an expanded view
+        v = torch.empty_like(like)
+        grad_a = torch.zeros_like(matrix) if need_a else None
+        grad_noise: list[Tensor | None] = [None] * len(noise_tensors)
+
+        replay = plan.noise_needs_vjp
+        if replay:
+            dws = torch.empty((chunk, *full_shape), dtype=like.dtype, device=like.device).unbind(0)
+            replay_gen = torch.Generator(device=like.device)
+            sqrt_dt = _constant(plan.sqrt_dt, like)
+            vjp_x = plan.noise_depends_on_x
+            vjp_params = [t for t, need in zip(noise_tensors, need_noise) if need]
+
+        starts = range(0, steps, chunk)
+        for ci in range(len(starts) - 1, -1, -1):
+            t0 = starts[ci]
+            m = min(chunk, steps - t0)
+            xs = stack[t0 : t0 + m]
+            # Everything that depends on the states alone, for the whole chunk in one pass each.
+            # ∂L/∂A needs a_{t0+k+1} = p^{m−1−k} ã_{t0+k+1}: the powers go into h(x_{t0+k}).
+            h_scale = powers[chunk - m :] if powers is not None else None
+            s = kernel.value_and_slope(
+                xs, hx[:m] if hx is not None else None, sx[:m] if sx is not None else None, h_scale
+            )
+            s_k = s.unbind(0) if s is not None else None
+            if px is not None:
+                torch.mul(plan.reaction.derivative(xs), r, out=px[:m]).add_(1.0)
+                p_k = px.unbind(0)
+            if replay:
+                replay_gen.set_state(ctx.chunk_states[ci])
+                for k in range(m):
+                    _draw(replay_gen, sqrt_dt, dws[k])
+            adj_k[m - 1].copy_(carry)
+            if scaled:
+                for k in range(m - 1, -1, -1):
+                    a = adj_k[k]
+                    torch.mm(a, matrix_k, out=v)
+                    torch.addcmul(a, v, s_k[k], out=adj_k[k - 1] if k > 0 else carry)
+                if p != 1.0:
+                    carry.mul_(p**m)
+            else:
+                for k in range(m - 1, -1, -1):
+                    a = adj_k[k]
+                    dest = adj_k[k - 1] if k > 0 else carry
+                    torch.mm(a, matrix_k, out=v)
+                    if s_k is not None:
+                        v.mul_(s_k[k])
+                    if px is None:
+                        torch.add(v, a, alpha=p, out=dest)
+                    else:
+                        torch.addcmul(v, a, p_k[k], out=dest)
+                    if replay:
+                        gx, gp = _noise_vjp(plan.noise, stack[t0 + k], dws[k], a, full_shape, vjp_x, vjp_params)
+                        if gx is not None:
+                            dest.add_(gx)
+                        _accumulate(grad_noise, need_noise, gp)
+            if need_a:
+                h_rows = (xs if kernel.identity else hx[:m]).reshape(m * rows, n)
+                grad_a.addmm_(adj[:m].reshape(m * rows, n).mT, h_rows, alpha=coef.q)
+        return (None, carry if need_x0 else None, grad_a, *grad_noise)
+
+
+def _noise_vjp(
+    noise: Noise, x: Tensor, dw: Tensor, a: Tensor, full_shape: tuple[int, ...], vjp_x: bool, params: list[Tensor]
+) -> tuple[Tensor | None, tuple[Tensor | None, ...]]:
+    """[∂ increment(x, ΔW)/∂(x, θ)]ᵀ a, by a local autograd recompute of one step's increment."""
+    if not vjp_x and not params:
+        return None, ()
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True) if vjp_x else x
+        inputs = [xg, *params] if vjp_x else list(params)
+        inc = noise.increment(xg.view(full_shape), dw)
+        if not inc.requires_grad:
+            return None, tuple(None for _ in params)
+        grads = torch.autograd.grad(inc, inputs, a.view(full_shape), allow_unused=True)
+    if vjp_x:
+        gx = grads[0].reshape(a.shape) if grads[0] is not None else None
+        return gx, tuple(grads[1:])
+    return None, tuple(grads)
+
+
+def _accumulate(totals: list[Tensor | None], needed: tuple[bool, ...], grads: tuple[Tensor | None, ...]) -> None:
+    """Add one step's gradients (given for the needed tensors only, in order) to the totals."""
+    it = iter(grads)
+    for i, need in enumerate(needed):
+        if not need:
+            continue
+        g = next(it, None)
+        if g is not None:
+            totals[i] = g.clone() if totals[i] is None else totals[i].add_(g)
+
+
+# ------------------------------------------------------------------------------ public entry points
+
+
+def fused_unavailable_reason(
+    field: Any,
+    scheme: Solver,
+    trajectory: bool = False,
+    *,
+    x0: Tensor | None = None,
+    noise: Noise | None = None,
+    generator: torch.Generator | None = None,
+) -> str | None:
+    """Why the fused path cannot integrate this problem, or None when it can."""
+    if trajectory:
+        return "trajectory=True returns every state, which the fused path does not keep"
+    if not isinstance(field, FrozenDrift):
+        return f"the fused path needs a FrozenDrift field (Drift.frozen()), got {type(field).__name__}"
+    if type(scheme) not in (Euler, ExponentialEuler):
+        name = scheme.name or type(scheme).__name__
+        return f"the fused path supports the 'euler' and 'exp_euler' schemes only, got {name!r}"
+    if noise is not None and generator is None and x0 is not None and x0.device.type not in ("cpu", "cuda"):
+        return f"stochastic fused integration on {x0.device.type!r} needs an explicit generator (pass generator=)"
+    return None
+
+
+def use_fused_path(
+    fused: bool | None,
+    field: Any,
+    scheme: Solver,
+    x0: Tensor,
+    noise: Noise | None,
+    trajectory: bool,
+    generator: torch.Generator | None = None,
+) -> bool:
+    """Resolve ``integrate``'s ``fused`` switch.
+
+    None: fused when autograd is recording, something requires grad, and the problem is
+    supported; False: never; True: always, or raise :class:`FusedPathUnavailable`.
+    """
+    if fused is False:
+        return False
+    if fused is not None and fused is not True:
+        raise ValueError(f"fused must be True, False or None, got {fused!r}")
+    reason = fused_unavailable_reason(field, scheme, trajectory, x0=x0, noise=noise, generator=generator)
+    if fused is True:
+        if reason is not None:
+            raise FusedPathUnavailable(f"fused=True: {reason}; pass fused=False (or None) to use the plain loop")
+        return True
+    if reason is not None or not torch.is_grad_enabled():
+        return False
+    return bool(
+        x0.requires_grad or field.matrix.requires_grad or any(t.requires_grad for t in _noise_tensors(noise))
+    )
+
+
+def fused_integrate(
+    field: FrozenDrift,
+    x0: Tensor,
+    *,
+    dt: float,
+    steps: int,
+    solver: str | Solver = "euler",
+    noise: Noise | None = None,
+    generator: torch.Generator | None = None,
+    chunk_steps: int | None = None,
+) -> Tensor:
+    """x(T) of the Euler (–Maruyama) map, with the memory-lean adjoint backward (module docstring).
+
+    Same values (to round-off), same random draws and same gradients as
+    ``integrate(..., fused=False)``; gradients reach ``x0``, ``field.matrix`` (and through it the
+    coupling's parameters) and the noise's trainable tensors.
+
+    Args:
+        field: the drift with its coupling assembled (``Drift.frozen()``).
+        x0: initial states, shape (..., N); dtype and device are kept.
+        dt: step size Δt > 0.
+        steps: number of steps ≥ 1.
+        solver: "euler" or "exp_euler" (or their :class:`Solver` objects).
+        noise: optional diffusion (see :class:`~sanode.solvers.integrate.Noise`); objects with
+            ``additive = True`` and no trainable tensors skip the backward replay.
+        generator: random source for ΔW (default: the device's default generator, as in the
+            plain loop).
+        chunk_steps: steps per ∂L/∂A product and noise-replay chunk (default: see module
+            docstring); ``steps`` gives one product over the whole trajectory.
+
+    Raises:
+        FusedPathUnavailable: unsupported field or scheme.
+        ValueError: bad time grid, or x0 and the coupling matrix disagree in shape, dtype or device.
+    """
+    check_time_grid(dt, steps)
+    scheme = get_solver(solver)
+    if not isinstance(x0, Tensor) or x0.ndim < 1 or not torch.is_floating_point(x0):
+        raise ValueError("x0 must be a floating-point tensor of shape (..., N)")
+    reason = fused_unavailable_reason(field, scheme, x0=x0, noise=noise, generator=generator)
+    if reason is not None:
+        raise FusedPathUnavailable(f"{reason}; or use integrate(..., fused=False)")
+    matrix = field.matrix
+    n = x0.shape[-1]
+    if matrix.shape != (n, n):
+        raise ValueError(f"the coupling matrix has shape {tuple(matrix.shape)} but x0 has N = {n} nodes")
+    if matrix.dtype != x0.dtype or matrix.device != x0.device:
+        raise ValueError(
+            f"x0 ({x0.dtype}, {x0.device}) and the coupling matrix ({matrix.dtype}, {matrix.device}) must share "
+            "dtype and device; convert the inputs or the model with .to()"
+        )
+    batch_shape = tuple(x0.shape[:-1])
+    rows = math.prod(batch_shape)
+    tensors = _noise_tensors(noise)
+    additive = bool(getattr(noise, "additive", False))
+    plan = _Plan(
+        kernel=_filter_kernel(field.filter, x0),
+        reaction=field.reaction,
+        coef=_coefficients(scheme, field, dt),
+        steps=steps,
+        sqrt_dt=math.sqrt(dt),
+        noise=noise,
+        noise_needs_vjp=noise is not None and (not additive or bool(tensors)),
+        noise_depends_on_x=noise is not None and not additive,
+        generator=(generator if generator is not None else _default_generator(x0.device)) if noise is not None else None,
+        chunk_steps=_chunk_steps(steps, rows, chunk_steps),
+        batch_shape=batch_shape,
+    )
+    x2d = x0.reshape(rows, n)
+    if not x2d.is_contiguous():
+        x2d = x2d.contiguous()
+    out = _FusedEuler.apply(plan, x2d, matrix, *tensors)
+    return out if out.shape == x0.shape else out.reshape(x0.shape)
