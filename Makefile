@@ -22,8 +22,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/sanode train --config paper1-letters --run-dir runs/demo --quiet
-	$(VENV)/bin/sanode stability runs/demo
+	$(VENV)/bin/sanode reproduce paper1 --quick
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q

@@ -130,3 +130,16 @@ def test_repeat_summarises_seeds(capsys):
     assert [r["seed"] for r in out["runs"]] == [0, 1]
     assert out["acc_inner_product_mean"] == pytest.approx(sum(accs) / 2)
     assert out["train_seconds_max"] >= max(r["train_seconds"] for r in out["runs"]) - 1e-9
+
+
+def test_cli_attack_table(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--quiet", "--run-dir", str(run)] + sum((["--set", s] for s in QUICK), [])) == 0
+    capsys.readouterr()
+    assert cli.main(["attack", str(run), "--attack", "B", "--ps", "0,0.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    clean = json.loads((run / "results.json").read_text())["test"]["acc_inner_product"]
+    assert [r["p"] for r in out["table"]] == [0.0, 0.5]
+    assert out["table"][0]["acc"] == pytest.approx(clean)
+    assert (run / "attacks" / "attack_B.csv").exists() and (run / "attacks" / "attack_B.png").exists()
+    assert cli.main(["attack", str(run), "--ps", "0,1.5"]) == 2

@@ -13,9 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sanode.analysis.stability import stability
 from sanode.config import load_config, named_configs
 from sanode.evaluate import evaluate
+from sanode.robustness import accuracy_vs_attack, plot_accuracy_vs_p, write_table
+from sanode.experiments.paper1 import add_reproduce_parser
 from sanode.experiments.repeat import repeat
 from sanode.figures import run_figures
 from sanode.load import load_model
@@ -109,6 +113,32 @@ def cmd_stability(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    model, config, _ = load_model(args.run_dir)
+    if args.deterministic:
+        model.noise = None  # paper 2: is the robustness engraved in A?
+    data = load_data(config).test
+    ps = [float(p) for p in args.ps.split(",")]
+    gen = torch.Generator().manual_seed(args.seed)
+    rows = accuracy_vs_attack(
+        model, data, args.attack, ps, mode=args.mode, reading=args.reading, clip=args.clip,
+        n_realisations=args.realisations, generator=gen,
+    )
+    out = Path(args.out or Path(args.run_dir) / "attacks")
+    stem = out / f"attack_{args.attack}"
+    write_table(rows, stem)
+    figure = plot_accuracy_vs_p({Path(args.run_dir).name: rows}, stem.with_suffix(".png"), title=f"attack {args.attack}")
+    if not args.json:
+        print(f"{'p':>6} {'accuracy':>9} {'vote':>7}")
+        for r in rows:
+            print(f"{r['p']:>6.3f} {r['acc']:>9.4f} {r['acc_vote']:>7.4f}")
+        print(f"table: {stem}.csv  figure: {figure}")
+    _emit({"command": "attack", "run_dir": str(args.run_dir), "attack": args.attack, "table": rows,
+           "figure": str(figure), "wall_seconds": time.perf_counter() - t0}, args.json)
+    return 0
+
+
 def cmd_repeat(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     summary = repeat(config, list(range(args.seeds)), args.out, vary_data=args.vary_data, progress=False)
@@ -171,6 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_stability)
 
+    p = sub.add_parser("attack", help="accuracy vs attack intensity p (paper 1 attacks A and B) for a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("--attack", choices=("A", "B"), default="A")
+    p.add_argument("--ps", default="0,0.1,0.2,0.3,0.4,0.5", help="comma-separated intensities")
+    p.add_argument("--mode", choices=("exact", "bernoulli"), default="exact", help="attack A: exact count or per-pixel")
+    p.add_argument("--reading", choices=("per_pixel", "shared"), default="per_pixel", help="attack B reading")
+    p.add_argument("--clip", action="store_true", help="clip attacked inputs to [0, 1] (the paper does not)")
+    p.add_argument("--realisations", type=int, default=1, help="noise realisations per input (stochastic models)")
+    p.add_argument("--deterministic", action="store_true", help="run a noise-trained model without its noise")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default RUN_DIR/attacks)")
+    p.set_defaults(func=cmd_attack)
+
     p = sub.add_parser("repeat", help="train one config under several seeds; mean and std of the test scores")
     p.add_argument("--config", default="paper1-letters")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
@@ -182,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("configs", help="list the named configs, or print one")
     p.add_argument("--show", metavar="NAME")
     p.set_defaults(func=cmd_configs)
+
+    add_reproduce_parser(sub)
 
     for action in sub.choices.values():
         action.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")

@@ -1,0 +1,390 @@
+"""``sanode reproduce paper1``: the report builds from the runs, numbers come from results.json,
+finished runs are skipped, interrupted ones resume, and the HTML is well formed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+
+from sanode.build import build_classifier
+from sanode.config import load_config
+from sanode.experiments import paper1
+from sanode.experiments.paper1 import (
+    LETTERS_AUTHORS_SCALE,
+    PAPER_ACCURACY,
+    DatasetPlan,
+    Plan,
+    add_reproduce_parser,
+    model_noise,
+    noise_realisations_figure,
+    paper1_plan,
+    parametrisation,
+    pick_node,
+    plan_from_args,
+    realisation_rates,
+    reproduce_paper1,
+)
+from sanode.experiments.report import HtmlReport, ReportError
+from sanode.noise import map_sigma_to_unit_scale
+from sanode.train import TrainingDiverged
+
+TINY = (*LETTERS_AUTHORS_SCALE, "data.n_train=200", "data.n_test=90", "train.epochs=1")
+SIGMAS = (0.0, 0.2)
+
+
+def tiny_plan(sigmas: tuple[float, ...] = SIGMAS, extra: tuple[str, ...] = ()) -> Plan:
+    letters = DatasetPlan(
+        "letters", "paper1-letters", TINY + extra, sigmas=sigmas, seeds=(0,), ps_a=(0.0, 0.5), ps_b=(0.0, 0.4)
+    )
+    return Plan("tiny", (letters,), fig4_realisations=4)
+
+
+class _Page(HTMLParser):
+    """Collects images and table cells, and checks that every non-void tag is closed in order."""
+
+    VOID: ClassVar[frozenset[str]] = frozenset({"meta", "img", "br", "hr", "link", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.images: list[str] = []
+        self.scripts = 0
+        self.tables: list[dict[str, object]] = []
+        self._cell: list[str] | None = None
+        self._caption: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images.append(dict(attrs)["src"] or "")
+        if tag == "script":
+            self.scripts += 1
+        if tag == "table":
+            self.tables.append({"caption": "", "rows": []})
+        if tag == "tr":
+            self.tables[-1]["rows"].append([])  # type: ignore[union-attr]
+        if tag in ("td", "th"):
+            self._cell = []
+        if tag == "caption":
+            self._caption = []
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1]["rows"][-1].append("".join(self._cell).strip())  # type: ignore[index]
+            self._cell = None
+        if tag == "caption" and self._caption is not None:
+            self.tables[-1]["caption"] = "".join(self._caption).strip()
+            self._caption = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._caption is not None:
+            self._caption.append(data)
+
+    def table(self, caption_start: str) -> list[list[str]]:
+        found = [t for t in self.tables if str(t["caption"]).startswith(caption_start)]
+        assert len(found) == 1, f"expected one table captioned {caption_start!r}, got {[t['caption'] for t in self.tables]}"
+        return found[0]["rows"]  # type: ignore[return-value]
+
+
+def parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    return page
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "report" not in p.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, paper1.Reproduction]:
+    out = tmp_path_factory.mktemp("paper1")
+    return out, reproduce_paper1(tiny_plan(), out, log=lambda line: None)
+
+
+# ---------------------------------------------------------------- the report
+
+
+def test_first_invocation_trains_every_run(built: tuple[Path, paper1.Reproduction]) -> None:
+    out, result = built
+    assert result.statuses == {"letters-sigma0-seed0": "trained", "letters-sigma0.2-seed0": "trained"}
+    assert result.index == out / "report" / "index.html"
+    for name in result.statuses:
+        assert (out / "runs" / name / "results.json").is_file()
+        assert (out / "analysis" / f"{name}.json").is_file()
+        assert (out / "tables" / f"{name}-attack-A.csv").is_file()
+
+
+def test_html_parses_and_every_image_exists(built: tuple[Path, paper1.Reproduction]) -> None:
+    _, result = built
+    page = parse(result.index)
+    assert page.errors == [] and page.stack == []
+    assert page.scripts == 0
+    assert len(page.images) >= 7  # Figs. 2, 3, 4, 5A, 5B and two spectra
+    for src in page.images:
+        assert "://" not in src and not src.startswith("/")
+        image = result.index.parent / src
+        assert image.is_file(), src
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
+    names = {Path(src).name for src in page.images}
+    assert {
+        "fig2-letters.png",
+        "fig3-letters.png",
+        "fig4-letters.png",
+        "fig5-letters-attack-A.png",
+        "fig5-letters-attack-B.png",
+    } <= names
+
+
+def test_table_one_holds_the_measured_numbers(built: tuple[Path, paper1.Reproduction]) -> None:
+    out, result = built
+    rows = {row[0]: row for row in parse(result.index).table("Table I")}
+    for sigma in SIGMAS:
+        results = json.loads((out / "runs" / f"letters-sigma{sigma:g}-seed0" / "results.json").read_text())
+        row = rows[f"{sigma:g}"]
+        acc = results["test"]["acc_inner_product"]
+        assert row[1] == f"{100 * PAPER_ACCURACY['letters'][sigma]:.1f}"
+        assert row[2] == f"{100 * acc:.2f} ± 0.00"
+        assert row[3] == f"{100 * (acc - PAPER_ACCURACY['letters'][sigma]):+.2f}"
+        assert row[4] == f"{100 * results['test']['acc_nearest']:.2f} ± 0.00"
+        assert row[6] == f"{results['train_seconds']:.1f}"
+
+
+def test_stability_and_noise_off_tables_come_from_the_runs(built: tuple[Path, paper1.Reproduction]) -> None:
+    out, result = built
+    page = parse(result.index)
+    stab = {(r[0], r[1]): r for r in page.table("letters: linear stability")[1:]}
+    for sigma in SIGMAS:
+        results = json.loads((out / "runs" / f"letters-sigma{sigma:g}-seed0" / "results.json").read_text())
+        cells = stab[(f"{sigma:g}", "0")]
+        assert cells[2:5] == [f"{s['max_real_eigenvalue']:.4f}" for s in results["stability"]]
+    analysis = json.loads((out / "analysis" / "letters-sigma0.2-seed0.json").read_text())
+    assert analysis["noise_off"] is not None
+    (row,) = page.table("letters: stochastic models run")[1:]
+    assert row[0] == "0.2"
+    assert row[2] == f"{100 * analysis['noise_off']['acc_inner_product']:.2f} ± 0.00"
+    assert row[4] == f"{100 * analysis['attack_A'][-1]['acc']:.2f} ± 0.00"
+    deterministic = json.loads((out / "analysis" / "letters-sigma0-seed0.json").read_text())
+    assert deterministic["noise_off"] is None  # nothing to switch off
+    assert [r["p"] for r in deterministic["attack_B"]] == [0.0, 0.4]
+
+
+def test_second_invocation_skips_finished_runs(built: tuple[Path, paper1.Reproduction]) -> None:
+    out, first = built
+    before = mtimes(out)
+    second = reproduce_paper1(tiny_plan(), out, log=lambda line: None)
+    assert set(second.statuses.values()) == {"skipped"}
+    assert mtimes(out) == before  # no run, checkpoint, analysis or table was rewritten
+    assert parse(second.index).table("Table I") == parse(first.index).table("Table I")
+
+
+def test_a_changed_config_is_refused(built: tuple[Path, paper1.Reproduction]) -> None:
+    out, _ = built
+    with pytest.raises(ValueError, match="another configuration"):
+        reproduce_paper1(tiny_plan(extra=("train.lr=0.02",)), out, log=lambda line: None)
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    plan = tiny_plan(sigmas=(0.0,))
+    first = reproduce_paper1(plan, tmp_path, log=lambda line: None)
+    results_path = tmp_path / "runs" / "letters-sigma0-seed0" / "results.json"
+    expected = json.loads(results_path.read_text())["test"]["acc_inner_product"]
+    results_path.unlink()  # as if killed after the last checkpoint, before results.json
+    again = reproduce_paper1(plan, tmp_path, log=lambda line: None)
+    assert first.statuses == {"letters-sigma0-seed0": "trained"}
+    assert again.statuses == {"letters-sigma0-seed0": "resumed"}
+    assert json.loads(results_path.read_text())["test"]["acc_inner_product"] == expected
+
+
+def test_a_diverged_run_is_recorded_and_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def diverge(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        raise TrainingDiverged("epoch 1: the loss is nan")
+
+    monkeypatch.setattr(paper1, "train", diverge)
+    plan = tiny_plan(sigmas=(0.0,))
+    first = reproduce_paper1(plan, tmp_path, log=lambda line: None)
+    second = reproduce_paper1(plan, tmp_path, log=lambda line: None)
+    assert first.statuses == second.statuses == {"letters-sigma0-seed0": "diverged"}
+    assert len(calls) == 1
+    assert "the loss is nan" in (tmp_path / "analysis" / "letters-sigma0-seed0.diverged.txt").read_text()
+    assert "diverged" in second.index.read_text()
+    assert parse(second.index).errors == []
+
+
+# ---------------------------------------------------------------- σ mapping
+
+
+@pytest.mark.parametrize("variant", ["authors", "paper"])
+def test_sigma_enters_the_authors_parametrisation_unchanged(variant: str) -> None:
+    model = load_config("paper1-letters", list(LETTERS_AUTHORS_SCALE)).model
+    assert parametrisation(model, 49) == "authors"
+    noise = model_noise(0.1, model, 49, 3, variant=variant, kappa=2.0)
+    assert noise == {"kind": "damped", "sigma": 0.1, "kappa": 2.0, "variant": variant}
+
+
+@pytest.mark.parametrize("variant", ["authors", "paper"])
+@pytest.mark.parametrize(
+    ("config", "n_nodes", "k"), [("paper1-letters", 49, 3), ("paper1-mnist", 784, 10), ("fast-mnist", 784, 10)]
+)
+def test_sigma_is_mapped_into_the_unit_scale(variant: str, config: str, n_nodes: int, k: int) -> None:
+    model = load_config(config).model
+    assert parametrisation(model, n_nodes) == "unit"
+    noise = model_noise(0.5, model, n_nodes, k, variant=variant)
+    expected = map_sigma_to_unit_scale(0.5, n_nodes, variant=variant, n_attractors=k)  # type: ignore[arg-type]
+    assert noise is not None
+    assert math.isclose(noise["sigma"], expected.sigma) and math.isclose(noise["kappa"], expected.kappa)
+    assert math.isclose(noise["sigma"], 0.5 * math.sqrt(n_nodes))
+
+
+def test_zero_sigma_is_the_deterministic_model() -> None:
+    assert model_noise(0.0, load_config("paper1-letters").model, 49, 3) is None
+
+
+@pytest.mark.parametrize("sigma", [-0.1, float("nan"), float("inf")])
+def test_bad_sigma_is_refused(sigma: float) -> None:
+    with pytest.raises(ValueError, match="sigma"):
+        model_noise(sigma, load_config("paper1-letters").model, 49, 3)
+
+
+def test_a_parametrisation_without_a_paper_sigma_is_refused() -> None:
+    model = load_config("paper1-letters", ["model.c=0.05"]).model
+    with pytest.raises(ValueError, match="neither"):
+        parametrisation(model, 49)
+
+
+# ---------------------------------------------------------------- Fig. 4 helpers
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pick_node_prefers_the_noisiest_lit_node(dtype: torch.dtype, generator: torch.Generator) -> None:
+    rates = torch.zeros(6, 5, 4, dtype=dtype)
+    spread = torch.tensor([0.1, 0.3, 0.9, 0.2], dtype=dtype)  # node 2 varies most but must end dark
+    rates[3] = torch.randn(5, 4, generator=generator, dtype=dtype) * spread
+    target = torch.tensor([0.85, 0.85, 0.0, 0.85], dtype=dtype)
+    assert pick_node(rates, target) == 1
+    assert pick_node(rates, torch.zeros(4, dtype=dtype)) == 2  # nothing lit: every node competes
+    with pytest.raises(ValueError, match="two realisations"):
+        pick_node(rates[:, :1], target)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_realisation_rates_differ_only_with_noise(dtype: str, generator: torch.Generator) -> None:
+    def model(noise: dict[str, object] | None) -> torch.nn.Module:
+        raw = load_config("paper1-letters", [*LETTERS_AUTHORS_SCALE, f"train.dtype={dtype}", "solver.steps=20"]).to_dict()
+        raw["model"]["noise"] = noise
+        from sanode.config import RunConfig
+        from sanode.data.letters import templates
+
+        return build_classifier(RunConfig.from_dict(raw), 49, 3, templates=templates())
+
+    x0 = torch.rand(49, generator=generator)
+    noisy = realisation_rates(model({"kind": "damped", "sigma": 0.2, "variant": "authors"}), x0, 6, generator)
+    quiet = realisation_rates(model(None), x0, 6, generator)
+    assert noisy.shape == quiet.shape == (21, 6, 49)
+    assert noisy.dtype == getattr(torch, dtype)
+    assert float(noisy.std(dim=1).max()) > 1e-3
+    assert float((quiet - quiet[:, :1]).abs().max()) < 1e-12  # no noise: every realisation is the same path
+    assert torch.equal(noisy[0, 0], noisy[0, 5])  # every realisation starts from the same input
+    with pytest.raises(ValueError, match="one input"):
+        realisation_rates(model(None), x0.unsqueeze(0), 6)
+
+
+def test_noise_realisations_figure_writes_a_png(tmp_path: Path, generator: torch.Generator) -> None:
+    rates = torch.rand(11, 5, generator=generator)
+    path = noise_realisations_figure(rates, 0.85, 0.1, tmp_path / "fig4.png", title="t")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="R >= 2"):
+        noise_realisations_figure(rates[:, :1], 0.85, 0.1, tmp_path / "bad.png")
+
+
+# ---------------------------------------------------------------- plans and the command line
+
+
+def test_named_plans_follow_the_paper() -> None:
+    quick, full = paper1_plan("quick"), paper1_plan("full")
+    for plan in (quick, full):
+        assert [d.dataset for d in plan.datasets] == ["letters", "mnist"]
+        assert plan.datasets[0].sigmas == tuple(PAPER_ACCURACY["letters"])
+    assert full.datasets[1].sigmas == tuple(PAPER_ACCURACY["mnist"])
+    assert all(len(d.seeds) == 5 for d in full.datasets)
+    assert paper1_plan("quick", ["mnist"]).datasets[0].dataset == "mnist"
+    with pytest.raises(ValueError, match="mode"):
+        paper1_plan("medium")
+    with pytest.raises(ValueError, match="datasets"):
+        paper1_plan("quick", ["cifar"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("sigmas", (-0.1,), "sigmas"),
+        ("sigmas", (0.1, 0.1), "repeat"),
+        ("seeds", (0, 0), "seeds"),
+        ("ps_a", (1.5,), "ps_a"),
+        ("n_attack", 0, "n_attack"),
+    ],
+)
+def test_bad_dataset_plans_are_refused(field: str, value: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        DatasetPlan("letters", "paper1-letters", **{field: value})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown dataset"):
+        DatasetPlan("cifar", "paper1-letters")
+
+
+def test_the_command_line_builds_the_plan() -> None:
+    parser = argparse.ArgumentParser(prog="sanode")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_reproduce_parser(sub)
+    args = parser.parse_args(["reproduce", "paper1", "--full", "--datasets", "letters", "--variant", "paper"])
+    plan = plan_from_args(args)
+    assert args.func is paper1.cmd_reproduce
+    assert plan.mode == "full" and plan.variant == "paper" and [d.dataset for d in plan.datasets] == ["letters"]
+    assert plan_from_args(parser.parse_args(["reproduce", "paper1"])).mode == "quick"
+    with pytest.raises(ValueError, match="--datasets"):
+        plan_from_args(parser.parse_args(["reproduce", "paper1", "--datasets", "letters,cifar"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["reproduce", "paper1", "--quick", "--full"])
+
+
+# ---------------------------------------------------------------- the HTML writer
+
+
+def test_html_report_escapes_text_and_checks_images(tmp_path: Path) -> None:
+    page = HtmlReport("a <b> title")
+    page.paragraph("<script>alert(1)</script>")
+    page.table(["x", "y"], [["<i>", 1]], caption="c & d")
+    page.figure("missing.png", caption="a figure", command="sanode reproduce paper1")
+    with pytest.raises(ReportError, match="missing"):
+        page.write(tmp_path / "index.html")
+    (tmp_path / "missing.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    parsed = parse(page.write(tmp_path / "index.html"))
+    assert parsed.scripts == 0 and parsed.errors == []
+    assert parsed.table("c & d") == [["x", "y"], ["<i>", "1"]]
+    with pytest.raises(ReportError, match="cells"):
+        page.table(["x", "y"], [["only one"]])
+    for src in ("/abs.png", "../up.png", "http://host/x.png"):
+        with pytest.raises(ReportError, match="relative"):
+            page.figure(src, caption="x")
