@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from sanode import distributed, sweep
 from sanode.analysis.stability import stability
 from sanode.config import load_config, named_configs
 from sanode.evaluate import evaluate
@@ -39,7 +40,9 @@ def _accuracies(scores: dict[str, Any]) -> dict[str, float]:
 def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     run_dir = Path(args.run_dir or f"runs/{config.name}-seed{config.train.seed}")
-    result = train(config, run_dir, resume=args.resume, progress=not args.quiet)
+    result = train(config, run_dir, resume=args.resume, progress=not args.quiet, device=args.device, amp=args.amp)
+    if not result.is_main:
+        return 0  # under torchrun only rank 0 makes figures and prints
     splits = load_data(config)
     figures = run_figures(result.model, splits, RunDir(run_dir))
     test = result.results["test"]
@@ -189,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="output directory (default runs/<config>-seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    distributed.add_device_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained run on its test (or train) split")
@@ -227,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_configs)
 
     add_reproduce_parser(sub)
+    sweep.add_parser(sub)
 
     for action in sub.choices.values():
         action.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")

@@ -1,6 +1,7 @@
 """The training loop: unroll the dynamics, pull x(T) to the class attractor, step Adam.
 
-Short on purpose: everything else (data, model, checkpoints, figures) lives in its own module.
+Short on purpose: everything else (data, model, checkpoints, figures, devices and processes)
+lives in its own module.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
+from sanode import distributed
 from sanode.analysis.stability import fixed_point_residuals, stability
 from sanode.build import build_classifier, resolve_dtype
 from sanode.checkpoint import capture_rng_state, restore_rng_state
 from sanode.config import RunConfig
 from sanode.coupling.base import PlantingError
-from sanode.data import Splits, batches, load_splits
+from sanode.data import LabeledData, Splits, batches, load_splits
 from sanode.evaluate import evaluate
 from sanode.model import AttractorClassifier
 from sanode.rundir import RunDir, load_optimizer, optimizer_tensors
@@ -31,9 +34,16 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainResult:
+    """What :func:`train` returns; under torchrun only rank 0 (``is_main``) carries results."""
+
     model: AttractorClassifier
     results: dict[str, Any]
     run_dir: Path | None
+    rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
 
 
 def load_data(config: RunConfig) -> Splits:
@@ -62,8 +72,15 @@ def train(
     data: Splits | None = None,
     resume: bool = False,
     progress: bool = True,
+    device: str | torch.device = "cpu",
+    amp: str | None = None,
 ) -> TrainResult:
     """Train the classifier ``config`` describes; write metrics, checkpoint and results to ``run_dir``.
+
+    Minimises the mean over a batch of ‖x(T) − x^s_y‖² (paper 1, Sec. III) with Adam, where x(T)
+    integrates ẋ = F(x) from the input. Under torchrun (RANK / WORLD_SIZE / LOCAL_RANK set) the
+    K processes split every global batch of ``train.batch_size`` items and average gradients
+    (:mod:`sanode.distributed`); rank 0 alone writes ``run_dir``, evaluates and prints.
 
     Args:
         config: the resolved run configuration.
@@ -71,38 +88,60 @@ def train(
         data: pre-loaded splits (default: load those ``config.data`` names).
         resume: continue from the checkpoint in ``run_dir`` (bit-identical on CPU).
         progress: show a progress bar.
+        device: "cpu", "cuda" (under torchrun: cuda:LOCAL_RANK), "cuda:N" or "mps".
+        amp: mixed precision of the forward pass: None, "bf16" or "fp16" (CUDA only, loss-scaled).
+
+    Returns:
+        The trained model (moved back to the CPU), the results (empty on ranks other than 0)
+        and the run directory.
 
     Raises:
         TrainingDiverged: non-finite loss or singular coupling; the last good checkpoint stays.
+        ValueError: a bad config, an unavailable device (:class:`~sanode.distributed.DeviceUnavailable`),
+            or a batch size that does not split evenly over the processes.
     """
     _check(config)
+    with distributed.session(device) as ctx:
+        return _train(config, run_dir, data, resume, progress and ctx.is_main, ctx, amp)
+
+
+def _train(
+    config: RunConfig,
+    run_dir: str | Path | None,
+    data: Splits | None,
+    resume: bool,
+    progress: bool,
+    ctx: distributed.Context,
+    amp: str | None,
+) -> TrainResult:
     t0 = time.perf_counter()
     tc = config.train
-    torch.manual_seed(tc.seed)
-    splits = data if data is not None else load_data(config)
     dtype = resolve_dtype(tc.dtype)
+    distributed.check_precision(ctx.device, dtype, amp)
+    torch.manual_seed(tc.seed)
+    splits = _on_device(data if data is not None else load_data(config), ctx.device, dtype)
+    distributed.check_sharding(len(splits.train), tc.batch_size, ctx.world_size)
     model = build_classifier(config, splits.train.n_features, splits.train.n_classes, templates=splits.templates)
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    model.to(ctx.device)
+    distributed.broadcast_parameters(model, ctx)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=tc.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, tc.epochs) if tc.lr_schedule == "cosine" else None
-    order = torch.Generator().manual_seed(tc.seed)
-    noise_gen = torch.Generator().manual_seed(tc.seed + 1)  # its own stream: noise never shifts the batch order
+    scaler = distributed.grad_scaler(ctx.device, amp)
+    order = torch.Generator().manual_seed(tc.seed)  # the same on every rank, so the shards of a batch are disjoint
+    # Its own stream, so noise never shifts the batch order; per rank, so ranks draw independent noise.
+    noise_gen = torch.Generator(ctx.device).manual_seed(distributed.noise_seed(tc.seed, ctx.rank))
     run = RunDir(run_dir) if run_dir is not None else None
-
-    start_epoch, best_loss, best_state, stale = 1, math.inf, None, 0
+    state = _Progress()
     if run is not None and resume and run.has_checkpoint():
-        tensors, meta = run.load()
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        load_optimizer(opt, tensors, meta["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(meta["scheduler"])
-        restore_rng_state(tensors, order, noise_gen)
-        start_epoch, best_loss = meta["epoch"] + 1, meta.get("best_loss", math.inf) or math.inf
-        run.truncate_metrics(meta["epoch"])
-    elif run is not None:
+        state = _restore(run, model, opt, sched, scaler, order, noise_gen, ctx, tc.seed)
+        if ctx.is_main:
+            run.truncate_metrics(state.epoch)
+    elif run is not None and ctx.is_main:
         run.init(config)
         run.metrics_path.unlink(missing_ok=True)
 
-    for epoch in range(start_epoch, tc.epochs + 1):
+    for epoch in range(state.epoch + 1, tc.epochs + 1):
         model.train()
         total, seen = 0.0, 0
         bar = tqdm(
@@ -113,67 +152,173 @@ def train(
             leave=False,
         )
         for xb, yb in bar:
-            try:
-                loss = model.loss(model(xb.to(dtype), generator=noise_gen), yb, tc.loss_space)
-            except PlantingError as err:
-                raise TrainingDiverged(f"epoch {epoch}: {err}; {_kept(run)}") from err
-            if not torch.isfinite(loss):
+            part = distributed.shard(len(yb), ctx.rank, ctx.world_size)  # this rank's rows of the global batch
+            with distributed.autocast(ctx.device, amp):
+                try:
+                    loss = model.loss(model(xb[part], generator=noise_gen), yb[part], tc.loss_space)
+                except PlantingError as err:
+                    raise TrainingDiverged(f"epoch {epoch}: {err}; {_kept(run)}") from err
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            batch_loss = distributed.reduce_gradients(params, loss, len(yb[part]), len(yb), ctx)
+            if not math.isfinite(batch_loss):
                 raise TrainingDiverged(
-                    f"epoch {epoch}: the loss is {loss.item()} (not finite); try a smaller train.lr or solver.dt. "
+                    f"epoch {epoch}: the loss is {batch_loss} (not finite); try a smaller train.lr or solver.dt. "
                     + _kept(run)
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(yb)
+            scaler.step(opt)
+            scaler.update()
+            total += batch_loss * len(yb)
             seen += len(yb)
-            bar.set_postfix(loss=f"{loss.item():.3g}")
+            bar.set_postfix(loss=f"{batch_loss:.3g}")
         if sched is not None:
             sched.step()
 
+        state.epoch = epoch
         record: dict[str, Any] = {"epoch": epoch, "train_loss": total / seen, "lr": opt.param_groups[0]["lr"]}
-        if splits.val is not None and len(splits.val):
-            val = evaluate(
-                model, splits.val, threshold=config.eval.threshold, loss_space=tc.loss_space, generator=_eval_generator(config)
-            )
-            record.update({f"val_{k}": v for k, v in val.items() if k not in ("confusion_matrix", "per_class_accuracy")})
-            if val["loss"] < best_loss - 1e-7:
-                best_loss, stale = val["loss"], 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
+        if ctx.is_main and splits.val is not None and len(splits.val):
+            record.update(_validate(model, splits.val, config, state))
         record["seconds"] = time.perf_counter() - t0
         if run is not None:
-            run.log(record)
-            opt_tensors, opt_meta = optimizer_tensors(opt)
-            run.save(
-                {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors, **capture_rng_state(order, noise_gen)},
-                {
-                    "epoch": epoch,
-                    "best_loss": best_loss if math.isfinite(best_loss) else None,
-                    "optimizer": opt_meta,
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "metrics": record,
-                    **_model_meta(model, splits),
-                },
-            )
+            rank_noise = distributed.noise_states(noise_gen, ctx)  # collective: every rank takes part
+            if ctx.is_main:
+                # Checkpoint first, then the metrics line: a logged epoch is always a resumable one.
+                _save(run, model, opt, sched, scaler, order, noise_gen, rank_noise, state, record, splits)
+                run.log(record)
         if progress:
             tqdm.write(_summary(record))
-        if tc.patience is not None and stale >= tc.patience:
+        if tc.patience is not None and distributed.main_decides(state.stale >= tc.patience, ctx):
             break
 
-    if best_state is not None:
-        model.load_state_dict(best_state)  # early stopping keeps the best validation weights
+    if not ctx.is_main:
+        return TrainResult(model.cpu(), {}, None, ctx.rank)
+    if state.best is not None:
+        model.load_state_dict(state.best)  # early stopping keeps the best validation weights
     results = final_report(model, splits, config, seconds=time.perf_counter() - t0)
     if run is not None:
         run.write_results(results)
-    return TrainResult(model, results, run.path if run is not None else None)
+    return TrainResult(model.cpu(), results, run.path if run is not None else None, ctx.rank)
+
+
+@dataclass
+class _Progress:
+    """What a checkpoint must carry besides weights and optimiser for an exact resume."""
+
+    epoch: int = 0  # last completed epoch
+    best_loss: float = math.inf  # best validation loss so far
+    stale: int = 0  # epochs since it improved
+    best: dict[str, Tensor] | None = None  # the weights that reached it
+
+
+def _validate(model: AttractorClassifier, val: LabeledData, config: RunConfig, state: _Progress) -> dict[str, Any]:
+    """Validation scores; tracks the best validation loss and its weights for early stopping."""
+    scores = evaluate(
+        model,
+        val,
+        threshold=config.eval.threshold,
+        loss_space=config.train.loss_space,
+        generator=_eval_generator(config, model),
+    )
+    if scores["loss"] < state.best_loss - 1e-7:
+        state.best_loss, state.stale = scores["loss"], 0
+        state.best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.stale += 1
+    return {f"val_{k}": v for k, v in scores.items() if k not in ("confusion_matrix", "per_class_accuracy")}
+
+
+def _save(
+    run: RunDir,
+    model: AttractorClassifier,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    scaler: torch.amp.GradScaler,
+    order: torch.Generator,
+    noise_gen: torch.Generator,
+    rank_noise: dict[str, Tensor],
+    state: _Progress,
+    record: dict[str, Any],
+    splits: Splits,
+) -> None:
+    opt_tensors, opt_meta = optimizer_tensors(opt)
+    best = {f"best.{k}": v for k, v in state.best.items()} if state.best is not None else {}
+    run.save(
+        {
+            **{f"model.{k}": v for k, v in model.state_dict().items()},
+            **opt_tensors,
+            **capture_rng_state(order, noise_gen),
+            **rank_noise,
+            **best,
+        },
+        {
+            "epoch": state.epoch,
+            "best_loss": state.best_loss if math.isfinite(state.best_loss) else None,
+            "stale": state.stale,
+            "optimizer": opt_meta,
+            "scheduler": sched.state_dict() if sched is not None else None,
+            "grad_scaler": scaler.state_dict() if scaler.is_enabled() else None,
+            "metrics": record,
+            **_model_meta(model, splits),
+        },
+    )
+
+
+def _restore(
+    run: RunDir,
+    model: AttractorClassifier,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    scaler: torch.amp.GradScaler,
+    order: torch.Generator,
+    noise_gen: torch.Generator,
+    ctx: distributed.Context,
+    seed: int,
+) -> _Progress:
+    """Load what :func:`_save` wrote back into the live objects (on every rank)."""
+    tensors, meta = run.load()
+    model.load_state_dict(_prefixed(tensors, "model."))
+    load_optimizer(opt, tensors, meta["optimizer"])
+    if sched is not None:
+        sched.load_state_dict(meta["scheduler"])
+    if meta.get("grad_scaler"):
+        scaler.load_state_dict(meta["grad_scaler"])
+    restore_rng_state(tensors, order, noise_gen)
+    distributed.restore_noise_state(tensors, noise_gen, ctx, seed=seed)
+    best = _prefixed(tensors, "best.")
+    return _Progress(
+        epoch=meta["epoch"],
+        best_loss=math.inf if meta.get("best_loss") is None else meta["best_loss"],
+        stale=meta.get("stale", 0),
+        best={k: v.to(ctx.device) for k, v in best.items()} or None,
+    )
+
+
+def _prefixed(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _on_device(splits: Splits, device: torch.device, dtype: torch.dtype) -> Splits:
+    """The splits with inputs in the model's dtype, on its device (converted once, not per batch)."""
+
+    def move(d: LabeledData) -> LabeledData:
+        return LabeledData(d.x.to(device=device, dtype=dtype), d.y.to(device), d.classes, d.image_shape)
+
+    return Splits(
+        move(splits.train),
+        move(splits.val) if splits.val is not None else None,
+        move(splits.test),
+        splits.templates,
+    )
 
 
 def final_report(model: AttractorClassifier, splits: Splits, config: RunConfig, *, seconds: float) -> dict[str, Any]:
     """Test scores (evaluated once, at the end), stability and fixed-point residuals."""
     test = evaluate(
-        model, splits.test, threshold=config.eval.threshold, loss_space=config.train.loss_space, generator=_eval_generator(config)
+        model,
+        splits.test,
+        threshold=config.eval.threshold,
+        loss_space=config.train.loss_space,
+        generator=_eval_generator(config, model),
     )
     spectra = stability(model.drift, model.attractors)
     residual = fixed_point_residuals(model.drift, model.attractors, torch.float32)
@@ -185,9 +330,9 @@ def final_report(model: AttractorClassifier, splits: Splits, config: RunConfig, 
     }
 
 
-def _eval_generator(config: RunConfig) -> torch.Generator:
+def _eval_generator(config: RunConfig, model: AttractorClassifier) -> torch.Generator:
     """Evaluation noise is seeded too, so the same run always reports the same numbers."""
-    return torch.Generator().manual_seed(config.train.seed + 2)
+    return torch.Generator(model.attractors.device).manual_seed(config.train.seed + 2)
 
 
 def _model_meta(model: AttractorClassifier, splits: Splits) -> dict[str, Any]:

@@ -188,6 +188,8 @@ def attack_b(
     """
     _check_images(x)
     p = _check_intensity(p, upper=None, attack="attack B")
+    if p > torch.finfo(x.dtype).max / 4:
+        raise ValueError(f"attack B: p = {p:g} is beyond the range of {x.dtype} images; use a smaller p")
     if reading not in ADDITIVE_READINGS:
         raise ValueError(f"attack B: unknown reading {reading!r}; choose one of {ADDITIVE_READINGS}")
     if p == 0.0:

@@ -64,7 +64,8 @@ def integrate(
     from sanode.solvers.fused import fused_integrate, use_fused_path
 
     if use_fused_path(fused, field, scheme, x0, noise, trajectory, generator):
-        return fused_integrate(field, x0, dt=dt, steps=steps, solver=scheme, noise=noise, generator=generator)
+        out = fused_integrate(field, x0, dt=dt, steps=steps, solver=scheme, noise=noise, generator=generator)
+        return _finite(out, dt, scheme)
     sqrt_dt = math.sqrt(dt)
     x = x0
     states = [x0] if trajectory else None
@@ -76,4 +77,14 @@ def integrate(
         x = x_next
         if states is not None:
             states.append(x)
-    return torch.stack(states) if states is not None else x
+    return _finite(torch.stack(states) if states is not None else x, dt, scheme)
+
+
+def _finite(out: Tensor, dt: float, scheme: Solver) -> Tensor:
+    """An explicit scheme beyond its stability region overflows; say so instead of returning Inf."""
+    if not torch.isfinite(out).all():
+        raise ValueError(
+            f"the {scheme.name} integration diverged to NaN/Inf (dt = {dt}); reduce solver.dt "
+            "(explicit schemes need dt well below 2/|largest eigenvalue of the Jacobian|)"
+        )
+    return out
