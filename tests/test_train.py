@@ -143,3 +143,14 @@ def test_cli_attack_table(tmp_path, capsys):
     assert out["table"][0]["acc"] == pytest.approx(clean)
     assert (run / "attacks" / "attack_B.csv").exists() and (run / "attacks" / "attack_B.png").exists()
     assert cli.main(["attack", str(run), "--ps", "0,1.5"]) == 2
+
+
+@pytest.mark.parametrize("command", ["evaluate", "stability", "attack"])
+def test_device_flag_on_every_command(tmp_path, capsys, command):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--quiet", "--device", "cpu", "--run-dir", str(run)] + sum((["--set", s] for s in QUICK), [])) == 0
+    assert cli.main([command, str(run), "--device", "cpu"]) == 0
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert cli.main([command, str(run), "--device", "cuda"]) == 2
+        assert "cuda" in capsys.readouterr().err

@@ -68,6 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model, config, _ = load_model(args.run_dir)
+    model.to(distributed.resolve_device(args.device))
     splits = load_data(config)
     data = {"test": splits.test, "train": splits.train}[args.split]
     scores = evaluate(model, data, threshold=args.threshold or config.eval.threshold, loss_space=config.train.loss_space)
@@ -95,6 +96,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_stability(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model, _, meta = load_model(args.run_dir)
+    model.to(distributed.resolve_device(args.device))
     spectra = stability(model.drift, model.attractors)
     classes = meta.get("classes") or [str(k) for k in range(model.n_classes)]
     if not args.json:
@@ -119,6 +121,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
 def cmd_attack(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model, config, _ = load_model(args.run_dir)
+    model.to(distributed.resolve_device(args.device))
     if args.deterministic:
         model.noise = None  # paper 2: is the robustness engraved in A?
     data = load_data(config).test
@@ -144,7 +147,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 def cmd_repeat(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    summary = repeat(config, list(range(args.seeds)), args.out, vary_data=args.vary_data, progress=False)
+    summary = repeat(
+        config, list(range(args.seeds)), args.out, vary_data=args.vary_data, progress=False, device=args.device
+    )
     if not args.json:
         print(f"{'seed':>4} {'inner product':>14} {'nearest':>8} {'threshold':>10} {'seconds':>8} {'max Re λ(J)':>12}")
         for r in summary["runs"]:
@@ -233,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_reproduce_parser(sub)
     sweep.add_parser(sub)
 
-    for action in sub.choices.values():
+    for name, action in sub.choices.items():
+        if name in ("evaluate", "stability", "attack", "repeat"):
+            action.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
         action.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     return parser
 

@@ -24,7 +24,7 @@ def final_states(
     field = model.drift.frozen()  # assemble A once for all batches
     outs = []
     for start in range(0, len(x), batch_size):
-        xb = x[start : start + batch_size].to(dtype)
+        xb = x[start : start + batch_size].to(device=model.attractors.device, dtype=dtype)
         model.check_input(xb)
         outs.append(
             integrate(field, xb, dt=model.dt, steps=model.steps, solver=model.solver, noise=model.noise, generator=generator)
@@ -47,12 +47,13 @@ def evaluate(
     """
     model.eval()
     final = final_states(model, data.x, batch_size=batch_size, generator=generator)
-    scores = readout.score(final, data.y, model.attractors, threshold=threshold)
+    labels = data.y.to(final.device)
+    scores = readout.score(final, labels, model.attractors, threshold=threshold)
     pred = scores.predictions["inner_product"]
-    conf = readout.confusion_matrix(pred, data.y, model.n_classes)
+    conf = readout.confusion_matrix(pred, labels, model.n_classes).cpu()
     per_class = (conf.diag().double() / conf.sum(1).clamp(min=1).double()).tolist()
     return {
-        "loss": float(model.loss(final, data.y, loss_space)),
+        "loss": float(model.loss(final, labels, loss_space)),
         **scores.to_dict(),
         "n": len(data),
         "confusion_matrix": conf.tolist(),

@@ -112,7 +112,7 @@ def attractor_predict(
     @torch.no_grad()
     def predict(x: Tensor) -> dict[str, Tensor]:
         model.check_input(x)
-        x = x.to(model.attractors.dtype)
+        x = x.to(device=model.attractors.device, dtype=model.attractors.dtype)
         if x.ndim != 2:
             raise ValueError(f"inputs must have shape (n, {model.n_nodes}), got {tuple(x.shape)}")
         field = model.drift.frozen()  # assemble A once for every chunk

@@ -57,7 +57,7 @@ def fixed_point_residuals(drift: Drift, points: Tensor, dtype: torch.dtype | Non
 def stability(drift: Drift, attractors: Tensor) -> list[AttractorStability]:
     """Eigenvalues of J at every planted attractor x^s_k (rows of ``attractors``)."""
     jac = jacobians(drift, attractors)
-    eig = torch.linalg.eigvals(jac)
+    eig = torch.linalg.eigvals(jac).cpu()
     residual = fixed_point_residuals(drift, attractors)
     return [
         AttractorStability(k, eig[k], float(eig[k].real.max()), float(residual[k]))

@@ -19,6 +19,7 @@ def repeat(
     *,
     vary_data: bool = False,
     progress: bool = False,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Train ``config`` once per seed (``train.seed``; also ``data.seed`` with ``vary_data``).
 
@@ -31,7 +32,7 @@ def repeat(
         overrides = [f"train.seed={seed}"] + ([f"data.seed={seed}"] if vary_data else [])
         cfg = RunConfig.from_dict(apply_overrides(config.to_dict(), overrides))
         run_dir = Path(out_dir) / f"seed{seed}" if out_dir is not None else None
-        result = train(cfg, run_dir, progress=progress).results
+        result = train(cfg, run_dir, progress=progress, device=device).results
         runs.append(
             {
                 "seed": seed,

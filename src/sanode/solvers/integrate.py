@@ -72,7 +72,9 @@ def integrate(
     for _ in range(steps):
         x_next = scheme.step(field, x, dt)
         if noise is not None:
-            dw = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device) * sqrt_dt
+            # drawn on the generator's device (a CPU generator can drive a CUDA run reproducibly)
+            draw_on = generator.device if generator is not None else x.device
+            dw = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=draw_on).to(x.device) * sqrt_dt
             x_next = x_next + noise.increment(x, dw)
         x = x_next
         if states is not None:
