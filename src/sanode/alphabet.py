@@ -53,7 +53,9 @@ class Alphabet:
             ValueError: the alphabet belongs to a model without a Hill filter (c is None).
         """
         if self.c is None:
-            raise ValueError("this alphabet has no Hill constant (its filter is not a Hill function); apply the model's filter instead")
+            raise ValueError(
+                "this alphabet has no Hill constant (its filter is not a Hill function); apply the model's filter instead"
+            )
         return x * x / (self.c + x * x)
 
 

@@ -15,6 +15,7 @@ from sanode.coupling import Coupling, ProjectorCoupling, SpectralCoupling
 from sanode.dynamics import DoubleWell, Drift, Filter, HillFilter, IdentityFilter, LinearDecay, Reaction
 from sanode.model import AttractorClassifier
 from sanode.noise import build_noise
+from sanode.stationary import alphabet_from_letters, stationary_values
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -52,10 +53,23 @@ def resolve_scales(cfg: ModelConfig, n_nodes: int) -> tuple[float, float]:
 
 
 def make_alphabet(cfg: ModelConfig, n_nodes: int) -> Alphabet:
-    if cfg.filter != "hill" or cfg.reaction != "linear":
-        raise ValueError("the closed-form alphabet covers the CVFR model (reaction='linear', filter='hill')")
+    """The letters planted patterns are painted with: roots of g(x) + βλ h(x) = 0.
+
+    CVFR (reaction "linear", filter "hill"): paper 1's closed form (0, x_m, x_p), as before.
+    Any other pair, through :func:`sanode.stationary.stationary_values`: x_p is the largest
+    non-zero root (which must be stable along its own direction) and x_m the smallest. For the
+    double well with the identity filter (SA-nODE's model) that is x_p = +a', x_m = −a' with
+    a' = √(a² + βλ/(4γ)); the builders then paint patterns with {0, a'}, which are fixed points by
+    construction. They are not stable in general: a zero entry has φ′(0) = 4γa'² > 0, and for
+    disjoint class blocks the other classes' patterns are eigenvectors of J_k with exactly that
+    eigenvalue, whatever the coupling. SA-nODE's ±a' patterns (no zero entries) avoid this; pass
+    them to :func:`build_classifier` as ``attractors``.
+    """
     beta, lam = resolve_scales(cfg, n_nodes)
-    return cvfr_alphabet(cfg.c, lam, beta)
+    if cfg.filter == "hill" and cfg.reaction == "linear":
+        return cvfr_alphabet(cfg.c, lam, beta)
+    letters = stationary_values(make_reaction(cfg), make_filter(cfg), beta, lam)
+    return alphabet_from_letters(letters, lam=lam, beta=beta, c=cfg.c if cfg.filter == "hill" else None)
 
 
 def make_coupling(cfg: ModelConfig, patterns: Tensor, eigenvalue: float, generator: torch.Generator) -> Coupling:

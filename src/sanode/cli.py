@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from sanode import distributed, sweep
+from sanode.analysis.lna import add_lna_parser
 from sanode.analysis.stability import stability
 from sanode.config import load_config, named_configs
 from sanode.evaluate import evaluate
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_configs)
 
     add_reproduce_parser(sub)
+    add_lna_parser(sub)
     sweep.add_parser(sub)
 
     for name, action in sub.choices.items():

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from sanode.solvers.integrate import integrate
 
 if TYPE_CHECKING:
     from sanode.model import AttractorClassifier
@@ -469,17 +468,7 @@ def damping_along(
             f"got {type(envelope).__name__}, whose amplitude does not depend on x"
         )
     model.check_input(x0)
-    x0 = x0.to(model.attractors.dtype)
-    path = integrate(
-        model.drift.frozen(),
-        x0,
-        dt=model.dt,
-        steps=model.steps,
-        solver=model.solver,
-        noise=model.noise,
-        generator=generator,
-        trajectory=True,
-    )
+    path = model(x0.to(model.attractors.dtype), trajectory=True, generator=generator)
     d = envelope.damping(path).squeeze(-1)  # (steps + 1, n)
     mean = d.reshape(d.shape[0], -1).mean(-1)
     time = torch.arange(model.steps + 1, dtype=mean.dtype) * model.dt
