@@ -154,3 +154,12 @@ def test_device_flag_on_every_command(tmp_path, capsys, command):
         capsys.readouterr()
         assert cli.main([command, str(run), "--device", "cuda"]) == 2
         assert "cuda" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_device_flag_on_sweep_and_reproduce(tmp_path, capsys):
+    sets = sum((["--set", s] for s in QUICK), [])
+    code = cli.main(["sweep", "--out", str(tmp_path / "sw"), "--grid", "train.seed=0", "--device", "cuda"] + sets)
+    assert code == 1 and "cuda" in capsys.readouterr().err
+    code = cli.main(["reproduce", "paper1", "--quick", "--datasets", "letters", "--out", str(tmp_path / "rp"), "--device", "cuda"])
+    assert code == 2 and "cuda" in capsys.readouterr().err

@@ -107,6 +107,7 @@ def run_sweep(
     workers: int = 1,
     threads_per_worker: int = 1,
     progress: bool = False,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Train every cell of ``grid`` (overrides on ``base_config``) and tabulate the results.
 
@@ -157,7 +158,7 @@ def run_sweep(
         try:
             _init_worker(threads_per_worker)
             for i in todo:
-                record(i, run_cell(configs[i].to_dict(), rows[i]["run_dir"]))
+                record(i, run_cell(configs[i].to_dict(), rows[i]["run_dir"], device))
         finally:
             torch.set_num_threads(torch_threads)
         return rows
@@ -166,7 +167,7 @@ def run_sweep(
         min(workers, len(todo)), mp_context=context, initializer=_init_worker, initargs=(threads_per_worker,)
     ) as pool:
         futures: dict[Future[dict[str, Any]], int] = {
-            pool.submit(run_cell, configs[i].to_dict(), rows[i]["run_dir"]): i for i in todo
+            pool.submit(run_cell, configs[i].to_dict(), rows[i]["run_dir"], device): i for i in todo
         }
         for future in as_completed(futures):
             try:
@@ -177,7 +178,7 @@ def run_sweep(
     return rows
 
 
-def run_cell(config: dict[str, Any], run_dir: str) -> dict[str, Any]:
+def run_cell(config: dict[str, Any], run_dir: str, device: str = "cpu") -> dict[str, Any]:
     """Train one cell (resuming its checkpoint if there is one); never raises.
 
     Returns:
@@ -186,7 +187,7 @@ def run_cell(config: dict[str, Any], run_dir: str) -> dict[str, Any]:
     from sanode.train import train  # here, so that importing this module stays light
 
     try:
-        result = train(RunConfig.from_dict(config), run_dir, resume=True, progress=False)
+        result = train(RunConfig.from_dict(config), run_dir, resume=True, progress=False, device=device)
     except Exception as err:  # a failed cell is a result too; the sweep goes on
         return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
     return {"status": "done", **_scores(result.results)}
@@ -314,6 +315,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
     p.add_argument("--out", required=True, help="folder for the cells' run directories and results.csv/json")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    p.add_argument("--device", default="cpu", help="where each cell trains: cpu, cuda, cuda:N or mps")
     p.set_defaults(func=cmd_sweep)
     return p
 
@@ -327,6 +329,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads_per_worker=args.threads,
         progress=not getattr(args, "json", False),
+        device=args.device,
     )
     failed = [r for r in rows if r["status"] == "failed"]
     if getattr(args, "json", False):

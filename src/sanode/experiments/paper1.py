@@ -442,7 +442,7 @@ def _check_same_config(run: RunDir, config: RunConfig) -> None:
         )
 
 
-def ensure_run(spec: RunSpec, splits: Splits, *, progress: bool = False) -> RunRecord:
+def ensure_run(spec: RunSpec, splits: Splits, *, progress: bool = False, device: str = "cpu") -> RunRecord:
     """Train ``spec`` unless its results exist; resume it when only its checkpoint does.
 
     A run that diverges (:class:`sanode.train.TrainingDiverged`) is recorded in
@@ -456,7 +456,7 @@ def ensure_run(spec: RunSpec, splits: Splits, *, progress: bool = False) -> RunR
         return RunRecord(spec, "diverged", {}, None, spec.diverged_path.read_text().strip())
     resume = run.has_checkpoint()
     try:
-        result = train(spec.config, spec.run_dir, data=splits, resume=resume, progress=progress)
+        result = train(spec.config, spec.run_dir, data=splits, resume=resume, progress=progress, device=device)
     except TrainingDiverged as err:
         atomic_write_text(spec.diverged_path, f"{err}\n")
         return RunRecord(spec, "diverged", {}, None, str(err))
@@ -666,6 +666,7 @@ def reproduce_paper1(
     command: str | None = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    device: str = "cpu",
 ) -> Reproduction:
     """Run (or resume) every run of ``plan`` under ``out_dir``, analyse it, and write the report.
 
@@ -700,7 +701,7 @@ def reproduce_paper1(
             records = []
             for i, spec in enumerate(specs, 1):
                 t_run = time.perf_counter()
-                record = ensure_run(spec, splits, progress=progress)
+                record = ensure_run(spec, splits, progress=progress, device=device)
                 if record.ok:
                     record.analysis = analyse_run(spec, ds, splits, out / "tables")
                 statuses[spec.name] = record.status
@@ -1155,7 +1156,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/reproduce-paper1-{plan.mode}")
     as_json = bool(getattr(args, "json", False))
     command = default_command(plan, out)
-    result = reproduce_paper1(plan, out, command=command, progress=args.progress, log=print)
+    result = reproduce_paper1(plan, out, command=command, progress=args.progress, log=print, device=args.device)
     if as_json:
         print(
             json.dumps(
@@ -1199,6 +1200,7 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--variant", choices=DAMPING_VARIANTS, default="authors", help="damping envelope of Eq. 8 (default: the authors' code)"
     )
+    p.add_argument("--device", default="cpu", help="where the runs train: cpu, cuda, cuda:N or mps (analysis runs on the CPU)")
     p.add_argument("--kappa", type=float, default=1.0, help="κ of Eq. 8 in the authors' parametrisation")
     p.add_argument("--mnist-config", help="MNIST config (default fast-mnist with --quick, paper1-mnist with --full)")
     p.add_argument(
