@@ -388,3 +388,18 @@ def test_html_report_escapes_text_and_checks_images(tmp_path: Path) -> None:
     for src in ("/abs.png", "../up.png", "http://host/x.png"):
         with pytest.raises(ReportError, match="relative"):
             page.figure(src, caption="x")
+
+
+def test_attack_verdict_names_where_the_stochastic_model_wins_and_loses():
+    from sanode.experiments.paper1 import attack_verdict
+
+    curves = {
+        0.0: {0.0: (0.99, 0.001), 0.5: (0.60, 0.01), 1.0: (0.30, 0.01)},
+        0.2: {0.0: (0.95, 0.001), 0.5: (0.70, 0.01), 1.0: (0.31, 0.02)},
+    }
+    text = attack_verdict(curves, 0.2)
+    assert "largest gain +10.00" in text and "p = 0.5" in text
+    assert "better beyond the seed spread at p ∈ {0.5}" in text
+    assert "worse beyond it at p ∈ {0}" in text
+    same = {0.0: curves[0.0], 0.1: curves[0.0]}
+    assert "never better" in attack_verdict(same, 0.1)

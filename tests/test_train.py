@@ -163,3 +163,33 @@ def test_device_flag_on_sweep_and_reproduce(tmp_path, capsys):
     assert code == 1 and "cuda" in capsys.readouterr().err
     code = cli.main(["reproduce", "paper1", "--quick", "--datasets", "letters", "--out", str(tmp_path / "rp"), "--device", "cuda"])
     assert code == 2 and "cuda" in capsys.readouterr().err
+
+
+def test_on_epoch_hook_sees_every_epoch_and_time_budget_stops_early():
+    seen = []
+    train(quick_config("train.epochs=3"), None, progress=False, on_epoch=lambda e, m, r: seen.append((e, r["seconds"])))
+    assert [e for e, _ in seen] == [1, 2, 3]
+    assert all(b >= a for (_, a), (_, b) in zip(seen, seen[1:]))
+    stopped = []
+    train(quick_config("train.epochs=3", "train.time_budget_s=1e-9"), None, progress=False,
+          on_epoch=lambda e, m, r: stopped.append(e))
+    assert stopped == [1]  # the budget is spent after the first epoch, so no second one starts
+
+
+def test_gradient_clipping_bounds_the_update():
+    """A tiny max norm makes Adam's steps (g / (√v + ε) with g ≪ ε) tiny, so the weights move less."""
+    free = train(quick_config("train.epochs=1"), None, progress=False).model
+    clipped = train(quick_config("train.epochs=1", "train.grad_clip=1e-6"), None, progress=False).model
+    start = train(quick_config("train.epochs=1", "train.lr=1e-12"), None, progress=False).model
+
+    def moved(m):
+        with torch.no_grad():
+            return sum(float((p - q).norm()) for p, q in zip(m.parameters(), start.parameters()))
+
+    assert moved(clipped) < moved(free)
+
+
+@pytest.mark.parametrize("key,value", [("grad_clip", "0"), ("grad_clip", "-1"), ("time_budget_s", "0"), ("grad_clip", "NaN")])
+def test_bad_clip_or_budget_is_refused(key, value):
+    with pytest.raises(ValueError, match=f"train.{key}"):
+        train(quick_config(f"train.{key}={value}"), None, progress=False)

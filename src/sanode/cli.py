@@ -1,4 +1,5 @@
-"""The ``sanode`` command: train, evaluate, stability, configs.
+"""The ``sanode`` command: train, evaluate, stability, attack, robustness, repeat, curves, configs,
+reproduce, sweep, lna.
 
 Every command accepts ``--json``: its last stdout line is then one JSON object with its results.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from sanode import distributed, sweep
+from sanode import distributed, plots, sweep
 from sanode.analysis.lna import add_lna_parser
 from sanode.analysis.stability import stability
 from sanode.config import load_config, named_configs
@@ -23,6 +24,7 @@ from sanode.evaluate import evaluate
 from sanode.robustness import accuracy_vs_attack, plot_accuracy_vs_p, write_table
 from sanode.experiments.paper1 import add_reproduce_parser
 from sanode.experiments.repeat import repeat
+from sanode.experiments.robustness_study import add_robustness_parser
 from sanode.figures import run_figures
 from sanode.load import load_model
 from sanode.rundir import RunDir
@@ -166,6 +168,20 @@ def cmd_repeat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_curves(args: argparse.Namespace) -> int:
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for path in args.run_dirs:
+        records = RunDir(path).read_metrics()
+        if not records:
+            raise ValueError(f"{path} has no metrics.jsonl records; is it a run directory with a finished epoch?")
+        runs[Path(path).name] = records
+    figure = plots.learning_curves_figure(runs, args.out, key=args.metric, x=args.x, title=args.title)
+    if not args.json:
+        print(f"figure: {figure}")
+    _emit({"command": "curves", "figure": str(figure), "runs": runs}, args.json)
+    return 0
+
+
 def cmd_configs(args: argparse.Namespace) -> int:
     names = named_configs()
     if args.show:
@@ -232,11 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="keep each run directory under this folder")
     p.set_defaults(func=cmd_repeat)
 
+    p = sub.add_parser("curves", help="learning curves of several run directories in one figure")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--out", default="learning_curves.png")
+    p.add_argument("--metric", default="val_acc_inner_product", help="a key of metrics.jsonl")
+    p.add_argument("--x", choices=("epoch", "minutes"), default="minutes")
+    p.add_argument("--title", default="")
+    p.set_defaults(func=cmd_curves)
+
     p = sub.add_parser("configs", help="list the named configs, or print one")
     p.add_argument("--show", metavar="NAME")
     p.set_defaults(func=cmd_configs)
 
     add_reproduce_parser(sub)
+    add_robustness_parser(sub)
     add_lna_parser(sub)
     sweep.add_parser(sub)
 

@@ -59,6 +59,8 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | cosine
     loss_space: str = "state"  # state | rate
     patience: int | None = None  # early stopping on validation loss (needs val_fraction > 0)
+    grad_clip: float | None = None  # max global gradient norm (None: no clipping)
+    time_budget_s: float | None = None  # start no new epoch once this much wall time has passed
     seed: int = 0
     dtype: str = "float32"
 

@@ -85,12 +85,27 @@ def spectrum_figure(spectra: Sequence[AttractorStability], path: str | Path, *, 
     return _save(fig, path)
 
 
-def learning_curves_figure(runs: dict[str, list[dict[str, Any]]], path: str | Path, *, key: str = "val_acc_inner_product") -> Path:
-    """One curve per run of ``key`` (or train loss when absent) against epoch."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+def learning_curves_figure(
+    runs: dict[str, list[dict[str, Any]]],
+    path: str | Path,
+    *,
+    key: str = "val_acc_inner_product",
+    x: str = "epoch",
+    title: str = "",
+) -> Path:
+    """One curve per run of ``key`` (or train loss when absent) against ``x``: "epoch" or "minutes"
+    (the run's wall clock, so runs with different epoch costs compare by time spent)."""
+    if x not in ("epoch", "minutes"):
+        raise ValueError(f"x must be 'epoch' or 'minutes', got {x!r}")
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for name, records in runs.items():
         use = key if records and key in records[0] else "train_loss"
-        ax.plot([r["epoch"] for r in records], [r[use] for r in records], marker="o", ms=3, label=f"{name} ({use})")
-    ax.set_xlabel("epoch")
+        xs = [r["epoch"] if x == "epoch" else r["seconds"] / 60 for r in records]
+        ax.plot(xs, [r[use] for r in records], marker="o", ms=3, label=f"{name} ({use})")
+    ax.set_xlabel("epoch" if x == "epoch" else "training wall time (min)")
+    ax.set_ylabel(key.replace("_", " "))
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, path)

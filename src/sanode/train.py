@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ from sanode.data import LabeledData, Splits, batches, load_splits
 from sanode.evaluate import evaluate
 from sanode.model import AttractorClassifier
 from sanode.rundir import RunDir, load_optimizer, optimizer_tensors
+
+
+EpochHook = Callable[[int, AttractorClassifier, dict[str, Any]], None]
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,6 +65,10 @@ def _check(config: RunConfig) -> None:
         raise ValueError(f"train.lr must be finite and > 0, got {t.lr}")
     if t.lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"train.lr_schedule must be 'constant' or 'cosine', got {t.lr_schedule!r}")
+    for name in ("grad_clip", "time_budget_s"):
+        value = getattr(t, name)
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"train.{name} must be null or a finite number > 0, got {value!r}")
     if t.patience is not None and config.data.val_fraction <= 0:
         raise ValueError("early stopping (train.patience) needs a validation split: set data.val_fraction > 0")
 
@@ -74,6 +82,7 @@ def train(
     progress: bool = True,
     device: str | torch.device = "cpu",
     amp: str | None = None,
+    on_epoch: EpochHook | None = None,
 ) -> TrainResult:
     """Train the classifier ``config`` describes; write metrics, checkpoint and results to ``run_dir``.
 
@@ -90,6 +99,8 @@ def train(
         progress: show a progress bar.
         device: "cpu", "cuda" (under torchrun: cuda:LOCAL_RANK), "cuda:N" or "mps".
         amp: mixed precision of the forward pass: None, "bf16" or "fp16" (CUDA only, loss-scaled).
+        on_epoch: called as ``on_epoch(epoch, model, record)`` on rank 0 after each epoch's
+            checkpoint (e.g. to measure test accuracy over time); it must not change the model.
 
     Returns:
         The trained model (moved back to the CPU), the results (empty on ranks other than 0)
@@ -102,7 +113,7 @@ def train(
     """
     _check(config)
     with distributed.session(device) as ctx:
-        return _train(config, run_dir, data, resume, progress and ctx.is_main, ctx, amp)
+        return _train(config, run_dir, data, resume, progress and ctx.is_main, ctx, amp, on_epoch)
 
 
 def _train(
@@ -113,6 +124,7 @@ def _train(
     progress: bool,
     ctx: distributed.Context,
     amp: str | None,
+    on_epoch: EpochHook | None,
 ) -> TrainResult:
     t0 = time.perf_counter()
     tc = config.train
@@ -166,6 +178,10 @@ def _train(
                     f"epoch {epoch}: the loss is {batch_loss} (not finite); try a smaller train.lr or solver.dt. "
                     + _kept(run)
                 )
+            if tc.grad_clip is not None:
+                # Clip after the all-reduce so every rank clips the same averaged gradient.
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
             scaler.step(opt)
             scaler.update()
             total += batch_loss * len(yb)
@@ -187,7 +203,11 @@ def _train(
                 run.log(record)
         if progress:
             tqdm.write(_summary(record))
+        if on_epoch is not None and ctx.is_main:
+            on_epoch(epoch, model, record)
         if tc.patience is not None and distributed.main_decides(state.stale >= tc.patience, ctx):
+            break
+        if tc.time_budget_s is not None and distributed.main_decides(record["seconds"] >= tc.time_budget_s, ctx):
             break
 
     if not ctx.is_main:

@@ -1,0 +1,264 @@
+"""``sanode robustness``: the whole robustness study for one config, against ordinary networks.
+
+For one dataset and model config it trains (or reuses, or resumes) these models on the same data:
+
+* ``cvfr-sigma0``: the deterministic attractor classifier of the config;
+* ``cvfr-sigma<σ>``: the stochastic one for each paper-1 noise amplitude σ > 0 (Eqs. 7–8, σ mapped
+  into the config's parametrisation by :func:`sanode.experiments.paper1.model_noise`), also
+  evaluated with its noise switched off (paper 2: is the robustness engraved in A?);
+* ``mlp``: a one-hidden-layer MLP with about N² parameters (the coupling's count);
+* ``node``: a neural ODE (torchdiffeq vector-field MLP + linear readout), about N² parameters.
+
+Each model is attacked the same way: paper 1's attacks A and B over a grid of p, and, for 28×28
+images, the common-corruption suite (15 corruptions × 5 severities). Everything goes to ``OUT``:
+
+    OUT/runs/cvfr-sigma<σ>/      normal run directories (resumable)
+    OUT/baselines/<name>.*       baseline weights (safetensors + JSON, verified on load)
+    OUT/tables/<model>-{attack-A,attack-B,corruptions}.{csv,json}
+    OUT/attack-{A,B}.png         accuracy vs p, one curve per model
+    OUT/corruptions.csv/.json    every model × corruption × severity (the full table)
+    OUT/corruptions-matrix.md    model × corruption, averaged over the 5 severities
+    OUT/summary.json             the study's numbers (also the --json line)
+
+A finished model is never retrained; its tables are recomputed (they are cheap next to training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sanode.baselines import MLPClassifier, NeuralODEClassifier, mlp_hidden_for, ode_hidden_for, train_baseline
+from sanode.checkpoint import atomic_write_text, checkpoint_paths, load_checkpoint, save_checkpoint
+from sanode.config import RunConfig, apply_overrides, load_config
+from sanode.corruptions import CORRUPTIONS
+from sanode.data import Splits
+from sanode.data.base import LabeledData
+from sanode.experiments.paper1 import model_noise
+from sanode.load import load_model
+from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, plot_accuracy_vs_p, write_table
+from sanode.rundir import RunDir
+from sanode.train import load_data, train
+
+BASELINES: tuple[str, ...] = ("mlp", "node")
+
+
+def _check_sigmas(sigmas: Sequence[float]) -> tuple[float, ...]:
+    out = tuple(sorted({float(s) for s in sigmas}))
+    if not out or any(not (s >= 0 and s < float("inf")) for s in out):
+        raise ValueError(f"sigmas must be finite values >= 0, got {list(sigmas)}")
+    return out if 0.0 in out else (0.0, *out)
+
+
+def _subset(data: LabeledData, n: int | None) -> LabeledData:
+    if n is None or n >= len(data):
+        return data
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n]
+    return LabeledData(data.x[idx], data.y[idx], data.classes, data.image_shape)
+
+
+def cvfr_config(base: RunConfig, sigma: float, n_nodes: int, n_classes: int, *, variant: str = "authors") -> RunConfig:
+    """``base`` with paper 1's noise σ in its parametrisation (σ = 0: deterministic)."""
+    noise = model_noise(sigma, base.model, n_nodes, n_classes, variant=variant)
+    raw = apply_overrides(base.to_dict(), [f"model.noise={json.dumps(noise)}"])
+    raw["name"] = f"{base.name}-sigma{sigma:g}"
+    return RunConfig.from_dict(raw)
+
+
+def _train_cvfr(config: RunConfig, run_dir: Path, splits: Splits, log: Callable[[str], None]) -> None:
+    run = RunDir(run_dir)
+    if run.results_path.exists():
+        log(f"{run_dir.name}: finished earlier, reused")
+        return
+    resume = run.has_checkpoint()
+    log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
+    train(config, run_dir, data=splits, resume=resume, progress=False)
+
+
+def _baseline(name: str, n_in: int, n_classes: int, seed: int) -> nn.Module:
+    if name == "mlp":
+        return MLPClassifier(n_in, n_classes, mlp_hidden_for(n_in, n_classes), seed=seed)
+    if name == "node":
+        return NeuralODEClassifier(n_in, n_classes, ode_hidden_for(n_in, n_classes), method="rk4", steps=10, seed=seed)
+    raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+
+
+def ensure_baseline(
+    name: str, splits: Splits, stem: Path, *, epochs: int, seed: int, log: Callable[[str], None]
+) -> nn.Module:
+    """Train a baseline on ``splits.train`` (cross-entropy, Adam) or load its verified weights."""
+    model = _baseline(name, splits.train.n_features, splits.train.n_classes, seed)
+    if checkpoint_paths(stem)[1].exists():
+        tensors, meta = load_checkpoint(stem)
+        if meta.get("epochs") == epochs and meta.get("seed") == seed:
+            model.load_state_dict(tensors)
+            log(f"{name}: finished earlier, reused")
+            return model.eval()
+    log(f"{name}: training ({epochs} epochs)")
+    t0 = time.perf_counter()
+    train_baseline(model, splits.train, epochs=epochs, seed=seed)
+    save_checkpoint(stem, model.state_dict(), {"baseline": name, "epochs": epochs, "seed": seed,
+                                               "train_seconds": time.perf_counter() - t0})
+    return model.eval()
+
+
+def robustness_study(
+    config: RunConfig,
+    out_dir: str | Path,
+    *,
+    sigmas: Sequence[float] = (0.0,),
+    baselines: Sequence[str] = BASELINES,
+    baseline_epochs: int = 5,
+    ps: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
+    n_test: int | None = 2000,
+    corruptions: bool = True,
+    variant: str = "authors",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train every model of the study (reusing finished ones) and attack them all the same way.
+
+    Args:
+        config: the attractor classifier's config (its data section picks the dataset).
+        out_dir: output folder (see the module docstring).
+        sigmas: paper 1's noise amplitudes; 0 (the deterministic model) is always included.
+        baselines: any of :data:`BASELINES`.
+        baseline_epochs: training epochs of each baseline.
+        ps: attack intensities for attacks A and B.
+        n_test: test items attacked (a fixed random subset; None: all).
+        corruptions: also run the common-corruption suite (28×28 images only).
+        variant: damping envelope of Eq. 8 ("authors" or "paper").
+        log: receives one line per step.
+
+    Returns:
+        The summary also written to ``OUT/summary.json``.
+    """
+    t0 = time.perf_counter()
+    sigmas = _check_sigmas(sigmas)
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}")
+    out = Path(out_dir)
+    splits = load_data(config)
+    n_nodes, n_classes = splits.train.n_features, splits.train.n_classes
+    attacked = _subset(splits.test, n_test)
+    square = attacked.image_shape is not None and tuple(attacked.image_shape) == (28, 28)
+    models: dict[str, Any] = {}
+    for sigma in sigmas:
+        run_dir = out / "runs" / f"cvfr-sigma{sigma:g}"
+        _train_cvfr(cvfr_config(config, sigma, n_nodes, n_classes, variant=variant), run_dir, splits, log)
+        model, _, _ = load_model(run_dir)
+        models[f"cvfr σ={sigma:g}"] = model
+        if model.noise is not None:
+            off, _, _ = load_model(run_dir)
+            off.noise = None  # paper 2: the noise-trained coupling run without noise
+            models[f"cvfr σ={sigma:g}, run with σ=0"] = off
+    for name in baselines:
+        models[name] = ensure_baseline(name, splits, out / "baselines" / name, epochs=baseline_epochs,
+                                       seed=config.train.seed, log=log)
+
+    summary: dict[str, Any] = {"config": config.name, "n_test": len(attacked), "ps": list(ps), "models": {}}
+    attack_tables: dict[str, dict[str, list[dict[str, Any]]]] = {"A": {}, "B": {}}
+    corruption_rows: list[dict[str, Any]] = []
+    for k, (label, model) in enumerate(models.items()):
+        tag = label.replace(" ", "").replace("σ=", "sigma").replace(",", "-")
+        entry: dict[str, Any] = {}
+        for attack in ("A", "B"):
+            rows = accuracy_vs_attack(model, attacked, attack, ps, generator=torch.Generator().manual_seed(10 + k))
+            write_table(rows, out / "tables" / f"{tag}-attack-{attack}")
+            attack_tables[attack][label] = rows
+            entry[f"attack_{attack}"] = {f"{r['p']:g}": r["acc"] for r in rows}
+        if corruptions and square:
+            rows = accuracy_vs_corruption(model, attacked, generator=torch.Generator().manual_seed(20 + k))
+            write_table(rows, out / "tables" / f"{tag}-corruptions")
+            corruption_rows += [{"model": label, **r} for r in rows]
+            entry["corruptions_mean"] = sum(r["acc"] for r in rows if r["severity"] > 0) / max(
+                1, sum(r["severity"] > 0 for r in rows))
+        entry["clean"] = attack_tables["A"][label][0]["acc"] if ps and ps[0] == 0 else None
+        summary["models"][label] = entry
+        log(f"{label}: attacks done" + (f", mean corrupted accuracy {entry['corruptions_mean']:.4f}"
+                                         if "corruptions_mean" in entry else ""))
+    for attack in ("A", "B"):
+        plot_accuracy_vs_p(attack_tables[attack], out / f"attack-{attack}.png", title=f"{config.name}: attack {attack}")
+    if corruption_rows:
+        write_table(corruption_rows, out / "corruptions")
+        atomic_write_text(out / "corruptions-matrix.md", corruption_markdown(corruption_rows))
+    summary["figures"] = [str(out / f"attack-{a}.png") for a in ("A", "B")]
+    summary["corruption_table"] = str(out / "corruptions.csv") if corruption_rows else None
+    summary["seconds"] = time.perf_counter() - t0
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def corruption_matrix(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
+    """(models, corruptions, (model, corruption) → accuracy averaged over severities 1–5)."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    names = [c for c in CORRUPTIONS if any(r["corruption"] == c for r in rows)]
+    cells: dict[tuple[str, str], float] = {}
+    for m in models:
+        for c in names:
+            accs = [r["acc"] for r in rows if r["model"] == m and r["corruption"] == c]
+            cells[(m, c)] = sum(accs) / len(accs)
+    return models, names, cells
+
+
+def corruption_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """A markdown table: one row per corruption, one column per model, accuracy (%) averaged over severities."""
+    models, names, cells = corruption_matrix(rows)
+    clean = {m: next((r["acc"] for r in rows if r["model"] == m and r["severity"] == 0), None) for m in models}
+    lines = ["| corruption | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+    lines.append("| clean | " + " | ".join(f"{100 * clean[m]:.1f}" if clean[m] is not None else "–" for m in models) + " |")
+    lines += ["| " + c + " | " + " | ".join(f"{100 * cells[(m, c)]:.1f}" for m in models) + " |" for c in names]
+    mean = {m: sum(cells[(m, c)] for c in names) / len(names) for m in models}
+    lines.append("| **mean** | " + " | ".join(f"**{100 * mean[m]:.1f}**" for m in models) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    out = Path(args.out or f"runs/robustness-{config.name}")
+    summary = robustness_study(
+        config,
+        out,
+        sigmas=[float(s) for s in args.sigmas.split(",")],
+        baselines=[b for b in args.baselines.split(",") if b],
+        baseline_epochs=args.baseline_epochs,
+        ps=[float(p) for p in args.ps.split(",")],
+        n_test=args.n_test,
+        corruptions=not args.no_corruptions,
+        variant=args.variant,
+        log=(lambda line: None) if args.json else print,
+    )
+    if not args.json:
+        print(f"{'model':<32} {'clean':>7} " + " ".join(f"A@{p:<5}" for p in summary["ps"][-2:]) + "  corruptions")
+        for label, entry in summary["models"].items():
+            a = list(entry["attack_A"].values())[-2:]
+            corr = entry.get("corruptions_mean")
+            print(f"{label:<32} {entry['clean'] or float('nan'):>7.4f} " + " ".join(f"{v:<7.4f}" for v in a)
+                  + (f"  {corr:.4f}" if corr is not None else ""))
+        print(f"summary: {out / 'summary.json'}")
+    else:
+        print(json.dumps({"command": "robustness", **summary}))
+    return 0
+
+
+def add_robustness_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("robustness", help="the robustness study of one config: CVFR (σ grid) vs MLP and neural ODE")
+    p.add_argument("--config", default="fast-mnist")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--sigmas", default="0,1", help="paper 1's σ values (0 = deterministic, always included)")
+    p.add_argument("--baselines", default="mlp,node", help="comma-separated subset of mlp,node ('' for none)")
+    p.add_argument("--baseline-epochs", type=int, default=5)
+    p.add_argument("--ps", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.8,1.0", help="attack intensities (A and B)")
+    p.add_argument("--n-test", type=int, default=2000, help="attacked test items (a fixed random subset)")
+    p.add_argument("--no-corruptions", action="store_true", help="skip the common-corruption suite")
+    p.add_argument("--variant", choices=("authors", "paper"), default="authors", help="damping envelope of Eq. 8")
+    p.add_argument("--out", help="output folder (default runs/robustness-<config>)")
+    p.set_defaults(func=cmd_robustness)
+    return p
