@@ -29,6 +29,13 @@ def test_study_trains_every_model_once_and_reuses_it(tmp_path):
     assert second["models"] == first["models"]  # same weights, same seeded attacks
 
 
+def test_a_run_with_other_settings_is_not_reused(tmp_path):
+    robustness_study(load_config("paper1-letters", LETTERS), tmp_path, baselines=[], ps=[0], n_test=20, log=print)
+    other = load_config("paper1-letters", LETTERS + ["train.lr=0.02"])
+    with pytest.raises(ValueError, match="another configuration"):
+        robustness_study(other, tmp_path, baselines=[], ps=[0], n_test=20, log=print)
+
+
 def test_bad_arguments_are_refused(tmp_path):
     config = load_config("paper1-letters", LETTERS)
     with pytest.raises(ValueError, match="baseline"):

@@ -1,5 +1,5 @@
 """The ``sanode`` command: train, evaluate, stability, attack, robustness, repeat, curves, configs,
-reproduce, sweep, lna.
+reproduce, sweep, lna, generate.
 
 Every command accepts ``--json``: its last stdout line is then one JSON object with its results.
 """
@@ -25,6 +25,7 @@ from sanode.robustness import accuracy_vs_attack, plot_accuracy_vs_p, write_tabl
 from sanode.experiments.paper1 import add_reproduce_parser
 from sanode.experiments.repeat import repeat
 from sanode.experiments.robustness_study import add_robustness_parser
+from sanode.generate.cli import add_generate_parser
 from sanode.figures import run_figures
 from sanode.load import load_model
 from sanode.rundir import RunDir
@@ -262,13 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reproduce_parser(sub)
     add_robustness_parser(sub)
+    add_generate_parser(sub)
     add_lna_parser(sub)
     sweep.add_parser(sub)
 
     for name, action in sub.choices.items():
         if name in ("evaluate", "stability", "attack", "repeat"):
             action.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
-        action.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+        if not any(a.dest == "json" for a in action._actions):
+            action.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     return parser
 
 

@@ -72,6 +72,7 @@ __all__ = [
     "Reproduction",
     "RunSpec",
     "add_reproduce_parser",
+    "check_same_config",
     "attack_curves",
     "attack_verdict",
     "cmd_reproduce",
@@ -432,7 +433,7 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: obj}
 
 
-def _check_same_config(run: RunDir, config: RunConfig) -> None:
+def check_same_config(run: RunDir, config: RunConfig) -> None:
     """Refuse to resume or skip a run directory written with another configuration."""
     if not run.config_path.exists():
         return
@@ -454,7 +455,7 @@ def ensure_run(spec: RunSpec, splits: Splits, *, progress: bool = False, device:
     ``spec.diverged_path`` and skipped by later invocations (delete that file to retry).
     """
     run = RunDir(spec.run_dir)
-    _check_same_config(run, spec.config)
+    check_same_config(run, spec.config)
     if run.results_path.exists():
         return RunRecord(spec, "skipped", run.results(), None)
     if spec.diverged_path.exists():

@@ -41,7 +41,7 @@ from sanode.config import RunConfig, apply_overrides, load_config
 from sanode.corruptions import CORRUPTIONS
 from sanode.data import Splits
 from sanode.data.base import LabeledData
-from sanode.experiments.paper1 import model_noise
+from sanode.experiments.paper1 import check_same_config, model_noise
 from sanode.load import load_model
 from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, plot_accuracy_vs_p, write_table
 from sanode.rundir import RunDir
@@ -74,6 +74,7 @@ def cvfr_config(base: RunConfig, sigma: float, n_nodes: int, n_classes: int, *, 
 
 def _train_cvfr(config: RunConfig, run_dir: Path, splits: Splits, log: Callable[[str], None]) -> None:
     run = RunDir(run_dir)
+    check_same_config(run, config)  # never reuse a run trained with other settings
     if run.results_path.exists():
         log(f"{run_dir.name}: finished earlier, reused")
         return

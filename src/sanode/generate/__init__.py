@@ -1,0 +1,68 @@
+"""Paper 2's generator: planted-attractor stationary laws decoded into images.
+
+Mode (a), :mod:`~sanode.generate.latent`: encoder → latent stochastic CVFR → decoder, trained jointly.
+Mode (b), :mod:`~sanode.generate.decoder`: a decoder fitted on the final states of a trained
+pixel-space classifier. Samplers (:mod:`~sanode.generate.samplers`) draw states around the attractor
+of the requested class; :mod:`~sanode.generate.features` measures what the covariance eigenvectors
+change; :mod:`~sanode.generate.frechet` scores samples with a *local* Fréchet distance (not FID);
+:mod:`~sanode.generate.vae` is the baseline.
+"""
+
+from sanode.generate.decoder import ClassifierSpaceGenerator, Decoder, final_states, fit_classifier_space, train_decoder
+from sanode.generate.features import FEATURES, Traversal, feature_correlations, image_features, traversal
+from sanode.generate.frechet import (
+    FeatureNet,
+    frechet_distance,
+    gaussian_fit,
+    local_frechet_distance,
+    train_feature_net,
+)
+from sanode.generate.latent import Encoder, LatentConfig, LatentGenerator, LossTerms, LossWeights, train_latent
+from sanode.generate.samplers import (
+    SAMPLERS,
+    GaussianSampler,
+    Sampler,
+    TimeSampler,
+    empirical_sampler,
+    interpolate,
+    lna_sampler,
+    make_sampler,
+)
+from sanode.generate.statistics import ClassStatistics, class_statistics
+from sanode.generate.vae import VAE, train_vae
+
+__all__ = [
+    "FEATURES",
+    "SAMPLERS",
+    "VAE",
+    "ClassStatistics",
+    "ClassifierSpaceGenerator",
+    "Decoder",
+    "Encoder",
+    "FeatureNet",
+    "GaussianSampler",
+    "LatentConfig",
+    "LatentGenerator",
+    "LossTerms",
+    "LossWeights",
+    "Sampler",
+    "TimeSampler",
+    "Traversal",
+    "class_statistics",
+    "empirical_sampler",
+    "feature_correlations",
+    "final_states",
+    "fit_classifier_space",
+    "frechet_distance",
+    "gaussian_fit",
+    "image_features",
+    "interpolate",
+    "lna_sampler",
+    "local_frechet_distance",
+    "make_sampler",
+    "train_decoder",
+    "train_feature_net",
+    "train_latent",
+    "train_vae",
+    "traversal",
+]

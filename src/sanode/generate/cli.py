@@ -1,0 +1,175 @@
+"""``sanode generate``: train (or load) a latent generator, write sample grids, traversals and a summary.
+
+Register it with :func:`add_generate_parser` on the ``sanode`` sub-parsers. Outputs in ``--out``:
+``model.safetensors`` + ``model.json`` (the checkpoint), ``samples_<sampler>.png`` (one row per
+class), ``traversal_class<k>.png`` (one row per leading eigenvector of Σ_emp,k), ``summary.json`` and
+``summary.csv``. With ``--json`` the last stdout line is the summary as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sanode.analysis.lyapunov import UnstableJacobianError
+from sanode.checkpoint import atomic_write_text
+from sanode.data import load_splits
+from sanode.generate.features import feature_correlations, traversal
+from sanode.generate.frechet import train_feature_net
+from sanode.generate.grids import save_grid
+from sanode.generate.latent import LatentConfig, LatentGenerator, LossWeights, train_latent
+from sanode.generate.samplers import SAMPLERS, make_sampler
+from sanode.generate.scoring import score_sampler
+
+__all__ = ["add_generate_parser", "cmd_generate"]
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    bad = [n for n in names if n not in SAMPLERS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown sampler(s) {bad}; choose from {', '.join(SAMPLERS)}")
+    return names
+
+
+def _train_or_load(args: argparse.Namespace, out: Path, say: Any) -> tuple[LatentGenerator, dict[str, Any]]:
+    if args.load:
+        model, meta = LatentGenerator.load(Path(args.load) / "model")
+        say(f"loaded {args.load}/model ({meta.get('dataset')})")
+        return model, meta
+    splits = load_splits(args.dataset, n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir, seed=args.seed)
+    config = LatentConfig(
+        n_latent=args.latent,
+        hidden=args.hidden,
+        eps=args.eps,
+        G=args.G,
+        weights=LossWeights(lyapunov=args.lyapunov_weight),
+        target_std=args.target_std,
+        seed=args.seed,
+    )
+    model = LatentGenerator(splits.train.n_features, splits.train.n_classes, config, image_shape=splits.train.image_shape)
+    history = train_latent(
+        model, splits.train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        time_budget_s=args.time_budget, log=None if args.json else lambda r: say(json.dumps(r)),
+    )
+    meta = {"dataset": args.dataset, "n_train": len(splits.train), "history": history}
+    model.save(out / "model", meta)
+    return model, meta
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Train or load a generator, then write grids, a traversal and (optionally) scores."""
+    t0 = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    as_json = bool(getattr(args, "json", False))
+    say = (lambda *a: None) if as_json else print
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, meta = _train_or_load(args, out, say)
+    dataset = meta.get("dataset", args.dataset)
+    shape = tuple(model.image_shape or ())
+    if len(shape) != 2:
+        raise ValueError("the generator was trained on data without an image shape; grids need (H, W) images")
+    gen = torch.Generator().manual_seed(args.seed)
+    stats = model.statistics
+    figures: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    samplers = {}
+    for name in args.samplers:
+        try:
+            samplers[name] = make_sampler(name, model.dynamics, stats)
+        except UnstableJacobianError as err:
+            errors[name] = str(err)
+    for name, sampler in samplers.items():
+        rows = [model.decode(sampler.sample(k, args.grid_per_class, gen)) for k in range(model.n_classes)]
+        figures[f"samples_{name}"] = str(save_grid(torch.stack(rows), shape, out / f"samples_{name}.png"))
+    k = args.traversal_class
+    trav = traversal(model.decode, model.attractors[k].double(), stats.covariances[k], n_directions=args.directions)
+    figures["traversal"] = str(save_grid(trav.images, shape, out / f"traversal_class{k}.png"))
+    correlations = feature_correlations(trav, shape)  # type: ignore[arg-type]
+    scores = []
+    if args.score_per_class > 0:
+        splits = load_splits(dataset, n_test=args.n_test, data_dir=args.data_dir, seed=args.seed)
+        net = train_feature_net(splits.train, splits.test, seed=args.seed)
+        say(f"independent MLP classifier: test accuracy {net.test_accuracy:.4f}")
+        for name, sampler in samplers.items():
+            s = score_sampler(name, sampler, model.decode, net, splits.test.x, n_per_class=args.score_per_class, generator=gen)
+            scores.append(s.to_dict())
+            say(f"{name:>12}: classified {s.classified:.4f}  local Fréchet {s.frechet:.3f}")
+    summary = {
+        "command": "generate",
+        "out": str(out),
+        "dataset": dataset,
+        "figures": figures,
+        "traversal_class": k,
+        "traversal_correlations": correlations,
+        "scores": scores,
+        "errors": errors,
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    with open(out / "summary.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sampler", "classified_fraction", "local_frechet"])
+        for s in scores:
+            writer.writerow([s["sampler"], f"{s['classified_fraction']:.6f}", f"{s['local_frechet']:.6f}"])
+    for row in correlations:
+        say("direction {direction:.0f} (λ = {eigenvalue:.3g}): ".format(**row) + ", ".join(f"{f} r = {row[f]:+.2f}" for f in ("mass", "slant", "width", "height")))
+    say(f"outputs in {out}")
+    if as_json:
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+def add_generate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``generate`` to the ``sanode`` sub-commands (``subparsers`` from ``add_subparsers``).
+
+    The handler is stored as ``func``; ``--json`` is added here unless the caller's loop adds it
+    (the handler reads it with a default of False).
+    """
+    p = subparsers.add_parser(
+        "generate",
+        help="paper 2's generator: train or load a latent generator, write samples, traversals, scores",
+        description="Encoder → latent stochastic CVFR with planted class attractors → decoder (paper 2). "
+        "Writes model.{safetensors,json}, samples_<sampler>.png, traversal_class<k>.png, summary.{json,csv} to --out.",
+    )
+    p.add_argument("--load", metavar="DIR", help="use the generator saved in DIR instead of training one")
+    p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist", "digits"))
+    p.add_argument("--data-dir", default=None, help="folder of the IDX files (default: sanode's search path)")
+    p.add_argument("--n-train", type=int, default=None, help="training subset size (default: all)")
+    p.add_argument("--n-test", type=int, default=None, help="test subset size for scoring (default: all)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
+    p.add_argument("--latent", type=int, default=20, help="latent size d")
+    p.add_argument("--hidden", type=_ints, default=(512, 256), help="encoder widths, e.g. 600,400,200")
+    p.add_argument("--eps", type=float, default=0.06, help="latent noise amplitude ε")
+    p.add_argument("--G", choices=("identity", "learnable"), default="identity", help="noise loading")
+    p.add_argument("--lyapunov-weight", type=float, default=0.0, help="weight of the Lyapunov regulariser")
+    p.add_argument("--target-std", type=float, default=0.05, help="σ* of the Lyapunov target Σ* = σ*² I")
+    p.add_argument("--samplers", type=_names, default=SAMPLERS, help="comma-separated: " + ",".join(SAMPLERS))
+    p.add_argument("--grid-per-class", type=int, default=10, help="samples per class in each grid")
+    p.add_argument("--traversal-class", type=int, default=0)
+    p.add_argument("--directions", type=int, default=4, help="leading eigenvectors in the traversal")
+    p.add_argument("--score-per-class", type=int, default=0, help="samples per class to score (0: skip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--out", default="runs/generate/latest")
+    if not any(a.dest == "json" for a in p._actions):
+        p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    p.set_defaults(func=cmd_generate)
+    return p

@@ -1,0 +1,414 @@
+"""Generation mode (a): encoder → latent stochastic planted dynamics → decoder, trained jointly.
+
+Paper 2's generative pipeline (Gagliani et al., arXiv 2510.12286; method-notes §2.4, authors'
+``FullModel``): an image x is encoded to z(0) = E(x) ∈ R^d (d = 20 for MNIST), z evolves under the
+latent CVFR with additive noise (paper 2, method-notes §2.2)
+
+    dz = [−z + β B f(z)] dt + ε G dW,   B = A (I − P) + λ P,   f(z) = z² / (c + z²),
+
+over T = steps·Δt, with class attractors x*_k planted in the latent space, and the decoder returns
+x̂ = D(z(T)). The joint loss is (authors' weights: w_rec = 50, w_conv = 1, w_mean = 1)
+
+    L = w_rec ‖x̂ − x‖²/N + w_conv ‖z(T) − x*_y‖²/d + w_mean mean_k ‖mean(z(T) | y = k) − x*_k‖²
+        + w_lyap mean_k mean_ij (J_k Σ* + Σ* J_kᵀ + ε² G Gᵀ)²_ij                                (L)
+
+The last term (paper 2's ``lyapunov_reg``, :func:`sanode.analysis.lyapunov.lyapunov_regulariser`)
+imposes a target stationary covariance Σ*; it matters when G is learnable, since the other terms
+alone drive G → 0 (the noise only adds spread around x*_y).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sanode.analysis.lyapunov import lyapunov_regulariser
+from sanode.build import build_classifier
+from sanode.checkpoint import load_checkpoint, save_checkpoint
+from sanode.config import RunConfig
+from sanode.data.base import LabeledData
+from sanode.generate._checks import (
+    check_batch,
+    check_generator,
+    check_hidden,
+    check_positive_float,
+    check_positive_int,
+)
+from sanode.generate.decoder import Decoder, mlp
+from sanode.generate.statistics import ClassStatistics, class_statistics
+from sanode.model import AttractorClassifier
+
+__all__ = ["Encoder", "LatentConfig", "LatentGenerator", "LossTerms", "LossWeights", "train_latent"]
+
+G_CHOICES: tuple[str, ...] = ("identity", "learnable")
+COUPLINGS: tuple[str, ...] = ("projector", "spectral")
+CHECKPOINT_KIND = "sanode-latent-generator"
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the terms of (L); the defaults are the authors' (Lyapunov term off)."""
+
+    rec: float = 50.0
+    conv: float = 1.0
+    mean: float = 1.0
+    lyapunov: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check_positive_float(f"loss weight {f.name}", getattr(self, f.name), allow_zero=True)
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """Everything that fixes a latent generator's architecture (stored in its checkpoint).
+
+    Attributes:
+        n_latent: d, the latent (CVFR) size; 20 for MNIST in the authors' code.
+        hidden: encoder hidden widths (the decoder mirrors them); the authors use (600, 400, 200).
+        eps: noise amplitude ε (authors: 0.06).
+        G: "identity" (authors) or "learnable" (N×N parameter starting at I).
+        dt, steps: Euler–Maruyama step and number of steps (authors: 0.03, 50).
+        coupling: "projector" (paper 2) or "spectral" (paper 1) planting.
+        c: Hill constant (paper 2: 1/8, with β = λ = 1).
+        weights: the loss weights of (L).
+        target_std: σ* of the Lyapunov target Σ* = σ*² I (used when weights.lyapunov > 0).
+        seed: initialisation seed (encoder, coupling, decoder).
+    """
+
+    n_latent: int = 20
+    hidden: tuple[int, ...] = (512, 256)
+    eps: float = 0.06
+    G: str = "identity"
+    dt: float = 0.03
+    steps: int = 50
+    coupling: str = "projector"
+    c: float = 0.125
+    weights: LossWeights = field(default_factory=LossWeights)
+    target_std: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive_int("n_latent", self.n_latent)
+        object.__setattr__(self, "hidden", check_hidden(self.hidden))
+        check_positive_float("eps", self.eps, allow_zero=True)
+        if self.G not in G_CHOICES:
+            raise ValueError(f"G must be one of {G_CHOICES}, got {self.G!r}")
+        if self.G == "learnable" and self.eps == 0:
+            raise ValueError("a learnable G needs eps > 0 (with eps = 0 the noise, and G's gradient, vanish)")
+        check_positive_float("dt", self.dt)
+        check_positive_int("steps", self.steps)
+        if self.coupling not in COUPLINGS:
+            raise ValueError(f"coupling must be one of {COUPLINGS}, got {self.coupling!r}")
+        check_positive_float("c", self.c)
+        check_positive_float("target_std", self.target_std)
+        if not isinstance(self.weights, LossWeights):
+            object.__setattr__(self, "weights", LossWeights(**dict(self.weights)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> LatentConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown latent-config key(s) {unknown}; valid: {', '.join(sorted(known))}")
+        values = dict(raw)
+        if "hidden" in values:
+            values["hidden"] = tuple(values["hidden"])
+        if "weights" in values and isinstance(values["weights"], dict):
+            values["weights"] = LossWeights(**values["weights"])
+        return cls(**values)
+
+    def run_config(self, n_classes: int) -> RunConfig:
+        """The classifier config of the latent dynamics (paper 2: β = λ = 1, class blocks of x_p)."""
+        if self.n_latent < n_classes:
+            raise ValueError(f"n_latent = {self.n_latent} cannot hold one block per class for K = {n_classes}")
+        noise: dict[str, Any] | None = {"kind": "additive", "eps": self.eps, "G": self.G} if self.eps > 0 else None
+        return RunConfig.from_dict(
+            {
+                "name": "latent",
+                "model": {
+                    "coupling": self.coupling,
+                    "attractors": "class_blocks",
+                    "c": self.c,
+                    "beta": 1.0,
+                    "lam": 1.0,
+                    "noise": noise,
+                },
+                "solver": {"method": "euler", "dt": self.dt, "steps": self.steps},
+                "train": {"seed": self.seed, "dtype": "float32"},
+            }
+        )
+
+
+class Encoder(nn.Module):
+    """z(0) = ReLU(MLP(x)): images (n, N) to non-negative latent initial conditions (n, d).
+
+    The final ReLU is the authors' (their MNIST encoder applies it to the latent too), and keeps z(0)
+    in the CVFR's natural orthant, where the planted values are 0 and x_p > 0.
+    """
+
+    def __init__(self, n_in: int, n_latent: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.n_in = check_positive_int("n_in", n_in)
+        self.n_latent = check_positive_int("n_latent", n_latent)
+        self.net = mlp(n_in, check_hidden(hidden), n_latent, final=nn.ReLU())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """The terms of (L) for one batch; ``total`` is the weighted sum (differentiable)."""
+
+    total: Tensor
+    rec: Tensor
+    conv: Tensor
+    mean: Tensor
+    lyapunov: Tensor
+
+    def floats(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name).detach()) for f in dataclasses.fields(self)}
+
+
+class LatentGenerator(nn.Module):
+    """Encoder, latent stochastic CVFR with planted class attractors, and decoder (mode a).
+
+    Args:
+        n_in: image size N (784 for MNIST).
+        n_classes: K (one planted attractor per class).
+        config: the architecture and loss weights.
+        image_shape: (H, W) of the images, for figures.
+
+    Attributes:
+        encoder, dynamics, decoder: the three stages; ``dynamics`` is an
+            :class:`~sanode.model.AttractorClassifier` on d nodes (so every analysis tool applies).
+        stat_means, stat_covariances, stat_counts: per-class moments of z(T), filled by
+            :meth:`fit_statistics` (paper 2's stored ``empirical`` covariance).
+    """
+
+    stat_means: Tensor
+    stat_covariances: Tensor
+    stat_counts: Tensor
+
+    def __init__(
+        self, n_in: int, n_classes: int, config: LatentConfig | None = None, *, image_shape: tuple[int, ...] | None = None
+    ):
+        super().__init__()
+        self.config = config or LatentConfig()
+        self.n_in = check_positive_int("n_in", n_in)
+        self.n_classes = check_positive_int("n_classes", n_classes)
+        self.image_shape = tuple(image_shape) if image_shape is not None else None
+        cfg = self.config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.encoder = Encoder(n_in, cfg.n_latent, cfg.hidden)
+        self.dynamics: AttractorClassifier = build_classifier(cfg.run_config(n_classes), cfg.n_latent, n_classes)
+        self.decoder = Decoder(cfg.n_latent, n_in, tuple(reversed(cfg.hidden)), seed=cfg.seed + 1)
+        d = cfg.n_latent
+        self.register_buffer("stat_means", torch.zeros(n_classes, d, dtype=torch.float64))
+        self.register_buffer("stat_covariances", torch.zeros(n_classes, d, d, dtype=torch.float64))
+        self.register_buffer("stat_counts", torch.zeros(n_classes, dtype=torch.int64))
+
+    @property
+    def n_latent(self) -> int:
+        return self.config.n_latent
+
+    @property
+    def attractors(self) -> Tensor:
+        return self.dynamics.attractors
+
+    # ------------------------------------------------------------------ the data path
+
+    def check_images(self, x: Tensor) -> Tensor:
+        return check_batch("images", x, self.n_in)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """z(0) = E(x), (n, d)."""
+        return self.encoder(self.check_images(x))
+
+    def latent_final(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """z(T): the encoded input after the latent stochastic dynamics, (n, d)."""
+        return self.dynamics(self.encode(x), generator=check_generator(generator))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """x̂ = D(z), (n, N) in (0, 1)."""
+        return self.decoder(z.to(self.decoder.net[0].weight.dtype))
+
+    def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """(x̂, z(T)) for images x (n, N)."""
+        z_final = self.latent_final(x, generator=generator)
+        return self.decode(z_final), z_final
+
+    # ------------------------------------------------------------------ the objective
+
+    def lyapunov_target(self) -> Tensor:
+        """Σ* = σ*² I_d (float64)."""
+        return self.config.target_std**2 * torch.eye(self.n_latent, dtype=torch.float64)
+
+    def lyapunov_term(self) -> Tensor:
+        """mean_k of paper 2's Lyapunov regulariser at every planted attractor (differentiable in A and G)."""
+        noise = self.dynamics.noise
+        eps = getattr(noise, "eps", 0.0)
+        g = noise.covariance_factor(torch.float64) if noise is not None else None
+        target = self.lyapunov_target()
+        jac = self.dynamics.drift.jacobian(self.attractors.to(self.dynamics.drift.coupling.free.dtype)).double()
+        return torch.stack([lyapunov_regulariser(j, target, g, eps) for j in jac]).mean()
+
+    def loss(self, x: Tensor, y: Tensor, *, generator: torch.Generator | None = None) -> LossTerms:
+        """The terms of (L) for a batch of images ``x`` (n, N) with labels ``y`` (n,)."""
+        if not isinstance(y, Tensor) or y.shape != (x.shape[0],) or y.dtype != torch.int64:
+            raise ValueError(f"labels must be an int64 tensor of shape ({x.shape[0]},)")
+        w = self.config.weights
+        recon, z_final = self(x, generator=generator)
+        targets = self.attractors[y].to(z_final.dtype)
+        rec = nn.functional.mse_loss(recon, x.to(recon.dtype))
+        conv = nn.functional.mse_loss(z_final, targets)
+        present = torch.unique(y)
+        centroids = torch.stack([z_final[y == k].mean(0) for k in present])
+        mean = (centroids - self.attractors[present].to(z_final.dtype)).square().sum(-1).mean()
+        lyap = self.lyapunov_term().to(rec.dtype) if w.lyapunov > 0 else rec.new_zeros(())
+        total = w.rec * rec + w.conv * conv + w.mean * mean + w.lyapunov * lyap
+        return LossTerms(total, rec, conv, mean, lyap)
+
+    # ------------------------------------------------------------------ statistics and sampling
+
+    @torch.no_grad()
+    def final_codes(self, x: Tensor, *, generator: torch.Generator | None = None, batch_size: int = 2000) -> Tensor:
+        """z(T) for every row of ``x``, batched, without gradient."""
+        self.check_images(x)
+        return torch.cat([self.latent_final(x[i : i + batch_size], generator=generator) for i in range(0, len(x), batch_size)])
+
+    @torch.no_grad()
+    def fit_statistics(self, data: LabeledData, *, generator: torch.Generator | None = None) -> ClassStatistics:
+        """Store the per-class mean and covariance of z(T) over ``data`` (paper 2's ``empirical`` buffer)."""
+        if data.n_classes != self.n_classes:
+            raise ValueError(f"the generator has {self.n_classes} classes, the data {data.n_classes}")
+        stats = class_statistics(self.final_codes(data.x, generator=generator), data.y, self.n_classes)
+        self.stat_means.copy_(stats.means)
+        self.stat_covariances.copy_(stats.covariances)
+        self.stat_counts.copy_(stats.counts)
+        return stats
+
+    @property
+    def statistics(self) -> ClassStatistics:
+        """The stored per-class moments; ValueError if :meth:`fit_statistics` was never called."""
+        if int(self.stat_counts.min()) < 2:
+            raise ValueError("the class statistics are not fitted; call fit_statistics(train_data) first")
+        return ClassStatistics(self.stat_means, self.stat_covariances, self.stat_counts)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write ``<path>.safetensors`` + ``<path>.json`` (:mod:`sanode.checkpoint`, never a pickle)."""
+        meta = {
+            "kind": CHECKPOINT_KIND,
+            "n_in": self.n_in,
+            "n_classes": self.n_classes,
+            "image_shape": list(self.image_shape) if self.image_shape else None,
+            "config": self.config.to_dict(),
+            **(metadata or {}),
+        }
+        return save_checkpoint(path, {k: v.detach() for k, v in self.state_dict().items()}, meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple[LatentGenerator, dict[str, Any]]:
+        """Rebuild a generator written by :meth:`save`; returns (model in eval mode, metadata)."""
+        tensors, meta = load_checkpoint(path)
+        if meta.get("kind") != CHECKPOINT_KIND:
+            raise ValueError(f"{path} is not a latent-generator checkpoint (kind {meta.get('kind')!r})")
+        shape = meta.get("image_shape")
+        model = cls(meta["n_in"], meta["n_classes"], LatentConfig.from_dict(meta["config"]), image_shape=shape)
+        model.load_state_dict(tensors)
+        model.eval()
+        return model, meta
+
+
+def train_latent(
+    model: LatentGenerator,
+    train_data: LabeledData,
+    *,
+    epochs: int = 10,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    time_budget_s: float | None = None,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Minimise (L) with Adam over minibatches; noise and batch order are seeded.
+
+    The per-class statistics of z(T) are fitted on ``train_data`` at the end (seeded noise), ready for
+    the ``empirical`` and ``time_sample`` samplers.
+
+    Args:
+        model: the generator to train (in place).
+        train_data: images (n, N) and labels.
+        epochs: passes over the data.
+        batch_size: items per step.
+        lr: Adam's learning rate.
+        seed: seeds the batch order and the Brownian increments.
+        time_budget_s: stop after the epoch that exceeds this wall time (None: no limit).
+        log: called with each epoch's record (e.g. ``print``).
+
+    Returns:
+        One record per epoch: the mean of each loss term, and the wall time.
+
+    Raises:
+        ValueError: data that do not match the model, bad hyper-parameters, or a non-finite loss.
+    """
+    if train_data.n_features != model.n_in or train_data.n_classes != model.n_classes:
+        raise ValueError(
+            f"the data ({train_data.n_features} features, {train_data.n_classes} classes) do not match the "
+            f"generator ({model.n_in}, {model.n_classes})"
+        )
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    check_positive_float("lr", lr)
+    if time_budget_s is not None:
+        check_positive_float("time_budget_s", time_budget_s)
+    order = torch.Generator().manual_seed(seed)
+    noise_gen = torch.Generator().manual_seed(seed + 1)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    x_all, y_all = train_data.x.float(), train_data.y
+    history: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    model.train()
+    for epoch in range(1, epochs + 1):
+        perm = torch.randperm(len(x_all), generator=order)
+        sums: dict[str, float] = {}
+        for start in range(0, len(x_all), batch_size):
+            idx = perm[start : start + batch_size]
+            terms = model.loss(x_all[idx], y_all[idx], generator=noise_gen)
+            if not torch.isfinite(terms.total):
+                raise ValueError(f"epoch {epoch}: the loss is {terms.total.item()}; lower lr or eps")
+            opt.zero_grad(set_to_none=True)
+            terms.total.backward()
+            opt.step()
+            for key, value in terms.floats().items():
+                sums[key] = sums.get(key, 0.0) + value * len(idx)
+        record = {"epoch": epoch, **{k: v / len(x_all) for k, v in sums.items()}, "seconds": time.perf_counter() - t0}
+        history.append(record)
+        if log is not None:
+            log(record)
+        if time_budget_s is not None and record["seconds"] > time_budget_s:
+            break
+    model.eval()
+    model.fit_statistics(train_data, generator=torch.Generator().manual_seed(seed + 2))
+    return history
+
+
+def history_json(history: list[dict[str, Any]]) -> str:
+    """The training history as JSON (finite floats only)."""
+    return json.dumps([{k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in r.items()} for r in history])

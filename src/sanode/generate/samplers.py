@@ -1,0 +1,249 @@
+"""Samplers of the stationary law around a planted attractor (paper 2's generation modes).
+
+Paper 2 (Gagliani et al., arXiv 2510.12286; method-notes §2.4, authors' ``FullModel.generate``)
+draws latent states z around the attractor x*_k of the requested class k and decodes them:
+
+* ``empirical``:   z ~ N(x*_k, Σ_emp,k), Σ_emp,k = Cov[z(T) | y = k] over the training set;
+* ``lna``:         z ~ N(x*_k, Σ_k), with J_k Σ_k + Σ_k J_kᵀ + ε² G Gᵀ = 0 (linear noise approximation);
+* ``time_sample``: the states along a run of dz = F(z) dt + ε G_eq dW started at x*_k, where
+  G_eq G_eqᵀ = −(J_k Σ_emp,k + Σ_emp,k J_kᵀ)/ε² makes the LNA covariance equal Σ_emp,k (a sampler that
+  is itself "a dynamical model of the same typology");
+* ``interpolate``: the straight line between the codes of two inputs.
+
+Each sampler has ``sample(k, n, generator) -> (n, d)``; conditional generation is the choice of k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from sanode.analysis.lna import attractor_covariance, attractor_jacobian, lna_noise
+from sanode.analysis.lyapunov import EquivalentNoiseReport, equivalent_noise
+from sanode.generate._checks import (
+    check_batch,
+    check_class_index,
+    check_generator,
+    check_positive_float,
+    check_positive_int,
+)
+from sanode.generate.statistics import ClassStatistics
+from sanode.model import AttractorClassifier
+from sanode.noise import AdditiveNoise
+from sanode.solvers import integrate
+
+__all__ = [
+    "SAMPLERS",
+    "GaussianSampler",
+    "Sampler",
+    "TimeSampler",
+    "empirical_sampler",
+    "interpolate",
+    "lna_sampler",
+    "make_sampler",
+]
+
+SAMPLERS: tuple[str, ...] = ("empirical", "lna", "time_sample")
+
+
+class Sampler(Protocol):
+    """Anything that draws n latent states of class k."""
+
+    n_classes: int
+
+    def sample(self, k: int, n: int, generator: torch.Generator | None = None) -> Tensor: ...
+
+
+def _check_dynamics(dynamics: AttractorClassifier) -> None:
+    if not isinstance(dynamics, AttractorClassifier):
+        raise ValueError(f"dynamics must be an AttractorClassifier, got {type(dynamics).__name__}")
+
+
+def _check_statistics(stats: ClassStatistics, dynamics: AttractorClassifier) -> None:
+    if not isinstance(stats, ClassStatistics):
+        raise ValueError(f"statistics must be a ClassStatistics, got {type(stats).__name__}")
+    if (stats.n_classes, stats.n_latent) != (dynamics.n_classes, dynamics.n_nodes):
+        raise ValueError(
+            f"statistics hold {stats.n_classes} classes × {stats.n_latent} dims, the dynamics "
+            f"{dynamics.n_classes} × {dynamics.n_nodes}; compute them from this model's states"
+        )
+
+
+def _psd_factor(cov: Tensor) -> Tensor:
+    """L with L Lᵀ = PSD part of Σ: U diag(√max(λ, 0)) from eigh (a Cholesky fails on rank-deficient Σ)."""
+    values, vectors = torch.linalg.eigh(0.5 * (cov + cov.mT))
+    return vectors * values.clamp_min(0).sqrt()
+
+
+@dataclass
+class GaussianSampler:
+    """z ~ N(c_k, Σ_k), drawn as c_k + L_k ξ with ξ ~ N(0, I) and L_k L_kᵀ = Σ_k (PSD part).
+
+    Attributes:
+        centers: (K, d) means c_k (the planted attractors for ``empirical`` and ``lna``).
+        covariances: (K, d, d) symmetric covariances.
+        name: the sampler's name, for reports.
+    """
+
+    centers: Tensor
+    covariances: Tensor
+    name: str = "gaussian"
+    _factors: Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.centers.ndim != 2 or self.covariances.shape != (*self.centers.shape, self.centers.shape[1]):
+            raise ValueError(
+                f"centers must be (K, d) and covariances (K, d, d); got {tuple(self.centers.shape)} and "
+                f"{tuple(self.covariances.shape)}"
+            )
+        if not (bool(torch.isfinite(self.centers).all()) and bool(torch.isfinite(self.covariances).all())):
+            raise ValueError("centers and covariances must be finite")
+        self.centers = self.centers.detach().to(torch.float64)
+        self.covariances = self.covariances.detach().to(torch.float64)
+        self._factors = torch.stack([_psd_factor(c) for c in self.covariances])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.centers.shape[0])
+
+    def sample(self, k: int, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """(n, d) float64 draws from N(c_k, Σ_k)."""
+        k = check_class_index(k, self.n_classes)
+        check_positive_int("n", n)
+        check_generator(generator)
+        xi = torch.randn(n, self.centers.shape[1], dtype=torch.float64, generator=generator)
+        return self.centers[k] + xi @ self._factors[k].mT
+
+
+def empirical_sampler(dynamics: AttractorClassifier, stats: ClassStatistics) -> GaussianSampler:
+    """Paper 2's ``empirical`` mode: N(x*_k, Σ_emp,k), centred on the planted attractor as the authors do."""
+    _check_dynamics(dynamics)
+    _check_statistics(stats, dynamics)
+    return GaussianSampler(dynamics.attractors.detach(), stats.covariances, name="empirical")
+
+
+def lna_sampler(dynamics: AttractorClassifier, *, eps: float | None = None) -> GaussianSampler:
+    """Paper 2's ``lyapunov`` mode: N(x*_k, Σ_k), J_k Σ_k + Σ_k J_kᵀ + ε² G Gᵀ = 0 (LNA).
+
+    Args:
+        dynamics: the trained model; its additive noise gives G (and ε unless ``eps`` is given).
+        eps: noise amplitude override.
+
+    Raises:
+        UnstableJacobianError: an attractor is not linearly stable (no stationary law).
+    """
+    _check_dynamics(dynamics)
+    covs = torch.stack([attractor_covariance(dynamics, k, eps=eps) for k in range(dynamics.n_classes)])
+    return GaussianSampler(dynamics.attractors.detach(), covs, name="lna")
+
+
+class TimeSampler:
+    """Paper 2's ``time_sample`` mode: states along dz = F(z) dt + ε G_eq,k dW started at x*_k.
+
+    G_eq,k comes from :func:`sanode.analysis.lyapunov.equivalent_noise` so that the LNA covariance of
+    the simulated process equals Σ_emp,k; the report of each class says how much of M had to be
+    clipped to be PSD (Σ_emp,k unreachable when clearly negative). ``n`` samples are the states of
+    ``chains`` parallel Euler–Maruyama runs after ``burn_in`` steps, one every ``thin`` steps.
+
+    Args:
+        dynamics: the trained model (drift F, attractors, Δt default).
+        stats: per-class empirical covariances Σ_emp,k.
+        eps: ε of the simulation (default: the model's additive noise).
+        dt: step (default: the model's Δt).
+        burn_in: steps discarded at the start of each run (relaxation from x*_k).
+        thin: steps between two kept states of one chain.
+        chains: parallel runs.
+    """
+
+    name = "time_sample"
+
+    def __init__(
+        self,
+        dynamics: AttractorClassifier,
+        stats: ClassStatistics,
+        *,
+        eps: float | None = None,
+        dt: float | None = None,
+        burn_in: int = 200,
+        thin: int = 10,
+        chains: int = 100,
+    ):
+        _check_dynamics(dynamics)
+        _check_statistics(stats, dynamics)
+        self.dynamics = dynamics
+        self.eps, _ = lna_noise(dynamics, eps)
+        self.dt = check_positive_float("dt", dynamics.dt if dt is None else dt)
+        self.burn_in = check_positive_int("burn_in", burn_in, 0)
+        self.thin = check_positive_int("thin", thin)
+        self.chains = check_positive_int("chains", chains)
+        self.loadings: list[Tensor] = []
+        self.reports: list[EquivalentNoiseReport] = []
+        for k in range(dynamics.n_classes):
+            g_eq, report = equivalent_noise(attractor_jacobian(dynamics, k), stats.covariances[k], self.eps)
+            self.loadings.append(g_eq)
+            self.reports.append(report)
+
+    @property
+    def n_classes(self) -> int:
+        return self.dynamics.n_classes
+
+    @torch.no_grad()
+    def sample(self, k: int, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """(n, d) float64 states of the chains of class k (burn-in dropped, thinned)."""
+        k = check_class_index(k, self.n_classes)
+        check_positive_int("n", n)
+        check_generator(generator)
+        chains = min(self.chains, n)
+        per_chain = -(-n // chains)
+        d = self.dynamics.n_nodes
+        frozen = self.dynamics.drift.frozen()
+        field64 = type(frozen)(frozen.reaction, frozen.filter, frozen.beta, frozen.matrix.detach().double())
+        noise = AdditiveNoise(d, self.eps, self.loadings[k])
+        x = self.dynamics.attractors[k].detach().double().expand(chains, d).clone()
+        if self.burn_in:
+            x = integrate(field64, x, dt=self.dt, steps=self.burn_in, noise=noise, generator=generator, fused=False)
+        kept = []
+        for _ in range(per_chain):
+            x = integrate(field64, x, dt=self.dt, steps=self.thin, noise=noise, generator=generator, fused=False)
+            kept.append(x)
+        # Interleave chains so that the first n rows cover every chain before a chain's second state.
+        return torch.stack(kept).reshape(-1, d)[:n]
+
+
+def make_sampler(
+    name: str, dynamics: AttractorClassifier, stats: ClassStatistics | None = None, **options: float | int
+) -> Sampler:
+    """A sampler by name (one of :data:`SAMPLERS`); ``options`` go to :class:`TimeSampler` / ``lna``.
+
+    Raises:
+        ValueError: unknown name, or ``empirical`` / ``time_sample`` without statistics.
+    """
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    if name == "lna":
+        return lna_sampler(dynamics, **options)  # type: ignore[arg-type]
+    if stats is None:
+        raise ValueError(f"sampler {name!r} needs the per-class empirical statistics (fit them first)")
+    if name == "empirical":
+        return empirical_sampler(dynamics, stats)
+    return TimeSampler(dynamics, stats, **options)  # type: ignore[arg-type]
+
+
+def interpolate(z_a: Tensor, z_b: Tensor, n: int) -> Tensor:
+    """n codes on the segment z(t) = (1 − t) z_a + t z_b, t = 0, 1/(n−1), ..., 1 (paper 2's ``interpolate``).
+
+    Args:
+        z_a, z_b: (d,) or (1, d) codes of the two endpoints (e.g. z(T) of two images).
+        n: number of points ≥ 2 (both endpoints included).
+
+    Returns:
+        (n, d) in the promoted dtype of the endpoints.
+    """
+    check_positive_int("n", n, 2)
+    a = check_batch("z_a", z_a.reshape(1, -1) if isinstance(z_a, Tensor) else z_a)
+    b = check_batch("z_b", z_b.reshape(1, -1) if isinstance(z_b, Tensor) else z_b, a.shape[1])
+    t = torch.linspace(0, 1, n, dtype=torch.promote_types(a.dtype, b.dtype)).unsqueeze(1)
+    return (1 - t) * a + t * b
