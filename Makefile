@@ -23,6 +23,7 @@ install-test: $(VENV)/.installed-test
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/sanode reproduce paper1 --quick
+	$(VENV)/bin/sanode reproduce paper2 --quick
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q

@@ -1225,7 +1225,11 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    """Handler of ``sanode reproduce paper1``."""
+    """Handler of ``sanode reproduce paper1`` (and, delegated, ``paper2``)."""
+    if args.paper == "paper2":
+        from sanode.experiments.paper2 import cmd_reproduce_paper2  # the generator stack loads only when asked
+
+        return cmd_reproduce_paper2(args)
     plan = plan_from_args(args)
     out = Path(args.out or f"runs/reproduce-paper1-{plan.mode}")
     as_json = bool(getattr(args, "json", False))
@@ -1260,7 +1264,7 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Run every experiment of paper 1 through the library API and write OUT/report/index.html. "
         "Finished runs (results.json present) are skipped; interrupted ones resume from their checkpoint.",
     )
-    p.add_argument("paper", choices=("paper1",), help="which paper")
+    p.add_argument("paper", choices=("paper1", "paper2"), help="which paper (paper 2: the generator experiments)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--quick", dest="mode", action="store_const", const="quick", help="a few minutes on 2 CPU cores (default)"
@@ -1269,7 +1273,7 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--full", dest="mode", action="store_const", const="full", help="the paper's protocol: 5 seeds, full MNIST (hours)"
     )
     p.set_defaults(mode="quick", func=cmd_reproduce)
-    p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of letters,mnist")
+    p.add_argument("--datasets", default=",".join(DATASETS), help="paper 1: comma-separated subset of letters,mnist")
     p.add_argument("--out", help="output folder (default runs/reproduce-paper1-<mode>)")
     p.add_argument(
         "--variant", choices=DAMPING_VARIANTS, default="authors", help="damping envelope of Eq. 8 (default: the authors' code)"
