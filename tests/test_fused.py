@@ -387,3 +387,33 @@ def test_benchmark_methods_compute_the_same_model():
     assert all(t > 0 for t in times.values())
     probe = bench.memory_probe("fused", 12, 6, 8)
     assert probe["peak_bytes"] >= 0
+
+
+# ------------------------------------------------------------------------------ properties of the fast loops
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_zero_stays_an_exact_fixed_point(dtype):
+    # h(0) = 0 exactly: a form of the Hill filter that cancels (1 − c/(c + x²)) would move the
+    # fixed point x = 0 by a rounding unit per step.
+    drift = make_drift(dtype=dtype)
+    x0 = torch.zeros(3, N, dtype=dtype, requires_grad=True)
+    out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, fused=True)
+    assert used_fused(out) and torch.equal(out.detach(), torch.zeros_like(out))
+
+
+def test_gradients_are_ordinary_tensors_that_can_be_changed_in_place():
+    # The fast loops run under inference mode; what they return must still be usable by
+    # optimisers and gradient clipping, which modify .grad in place.
+    drift = make_drift()
+    x0 = x0_for()
+    out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, fused=True)
+    assert not out.is_inference()
+    (out**2).sum().backward()
+    for t in (x0.grad, drift.coupling.free.grad):
+        assert t is not None and not t.is_inference()
+        before = t.clone()
+        t.mul_(0.5)  # would raise for an inference tensor
+        assert torch.equal(t, 0.5 * before)
+    torch.nn.utils.clip_grad_norm_([drift.coupling.free], 1e-3)
+    assert float(drift.coupling.free.grad.norm()) <= 1e-3 * (1 + 1e-9)

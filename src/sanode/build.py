@@ -116,6 +116,7 @@ def build_classifier(
     coupling = make_coupling(cfg, patterns, lam, gen)
     drift = Drift(make_reaction(cfg), filt, coupling, beta)
     noise = build_noise(cfg.noise, attractors, n_nodes)
+    solver = config.solver
     return AttractorClassifier(
-        drift, attractors, dt=config.solver.dt, steps=config.solver.steps, solver=config.solver.method, noise=noise
+        drift, attractors, dt=solver.dt, steps=solver.steps, solver=solver.method, noise=noise, compile=solver.compile
     ).to(dtype)

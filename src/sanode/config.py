@@ -49,6 +49,7 @@ class SolverConfig:
     method: str = "euler"  # euler | exp_euler | heun
     dt: float = 0.1
     steps: int = 50
+    compile: bool | str = False  # torch.compile the unroll: True, or a mode ("reduce-overhead": CUDA graphs)
 
 
 @dataclass

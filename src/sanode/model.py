@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from sanode import readout
 from sanode.dynamics.drift import Drift
 from sanode.solvers import Solver, get_solver, integrate
+from sanode.solvers.compiled import CompiledUnroll, resolve_compile_mode
 from sanode.solvers.integrate import Noise, check_time_grid
 
 LOSS_SPACES = ("state", "rate")
@@ -23,6 +24,11 @@ class AttractorClassifier(nn.Module):
         steps: number of steps ≥ 1.
         solver: integration scheme (name or :class:`~sanode.solvers.Solver`).
         noise: optional diffusion term (stochastic models).
+        compile: run x(T) through ``torch.compile``, block by block
+            (:class:`~sanode.solvers.compiled.CompiledUnroll`), instead of the eager loop / fused
+            CPU path: True for the default mode, or a mode name such as "reduce-overhead" (CUDA
+            graphs, CUDA only). Meant for GPUs; on the CPU it needs a C++ compiler and compiles
+            for tens of seconds. ``trajectory=True`` always runs eagerly.
     """
 
     attractors: Tensor
@@ -36,9 +42,12 @@ class AttractorClassifier(nn.Module):
         steps: int,
         solver: str | Solver = "euler",
         noise: Noise | None = None,
+        compile: bool | str = False,
     ):
         super().__init__()
         check_time_grid(dt, steps)
+        # Not stored as `self.compile`, which would shadow nn.Module.compile().
+        self.compile_mode = resolve_compile_mode(compile)
         if attractors.ndim != 2 or attractors.shape[1] != drift.n_nodes:
             raise ValueError(
                 f"attractors must have shape (K, {drift.n_nodes}), got {tuple(attractors.shape)}"
@@ -49,6 +58,7 @@ class AttractorClassifier(nn.Module):
         self.steps = int(steps)
         self.solver = get_solver(solver)
         self.noise = noise
+        self._compiled: CompiledUnroll | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -76,6 +86,8 @@ class AttractorClassifier(nn.Module):
     def forward(self, x0: Tensor, *, trajectory: bool = False, generator: torch.Generator | None = None) -> Tensor:
         """x(T) of shape (..., N), or the whole path (steps + 1, ..., N) with ``trajectory``."""
         self.check_input(x0)
+        if self.compile_mode is not None and not trajectory:
+            return self._compiled_unroll()(self.drift.frozen(), x0, noise=self.noise, generator=generator)
         return integrate(
             self.drift.frozen(),
             x0,
@@ -86,6 +98,15 @@ class AttractorClassifier(nn.Module):
             generator=generator,
             trajectory=trajectory,
         )
+
+    def _compiled_unroll(self) -> CompiledUnroll:
+        """The compiled unroll for the current time grid and scheme (rebuilt if they changed)."""
+        unroll = self._compiled
+        if unroll is None or (unroll.dt, unroll.steps, unroll.scheme) != (self.dt, self.steps, self.solver):
+            assert self.compile_mode is not None
+            unroll = CompiledUnroll(dt=self.dt, steps=self.steps, solver=self.solver, mode=self.compile_mode)
+            self._compiled = unroll
+        return unroll
 
     def targets(self, labels: Tensor, space: str = "state") -> Tensor:
         """The planted state of each label's class, in state (x) or rate (f(x)) space."""

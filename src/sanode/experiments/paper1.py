@@ -437,7 +437,9 @@ def check_same_config(run: RunDir, config: RunConfig) -> None:
     """Refuse to resume or skip a run directory written with another configuration."""
     if not run.config_path.exists():
         return
-    stored = _flatten(json.loads(run.config_path.read_text()))
+    # Through from_dict, so keys added to the config since that run was written compare as defaults.
+    stored_config = RunConfig.from_dict(json.loads(run.config_path.read_text()))
+    stored = _flatten(json.loads(stored_config.to_json()))
     wanted = _flatten(json.loads(config.to_json()))
     differ = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
     if differ:

@@ -34,6 +34,14 @@ cache). When P_t = p is a constant, the recursion runs on adjoints rescaled by p
 within a chunk, ã_t = ã_{t+1} + (ã_{t+1} (κ/p) A) ⊙ s_t, which saves one pass per step; the
 powers are restored once per chunk.
 
+Small N. At N ≈ 50 a step's arithmetic is a few microseconds and each torch call costs about
+as much in dispatch, so the number of calls per step is what counts. For the common case (linear
+decay, no noise) the forward step is three element-wise calls for h (c + x², x/(c + x²), times x,
+all into one buffer) and one addmm; the backward step is one GEMM and one addcmul. Both loops
+run under ``torch.inference_mode`` (they only write into tensors made beforehand, so nothing
+they return is an inference tensor), which drops the autograd bookkeeping of every call, and the
+per-step views of the chunk buffers are made once per backward instead of once per chunk.
+
 Noise. The Brownian increments are not stored. For noise that declares ``additive = True`` and
 has no trainable tensors, the increment does not depend on x, so its vector–Jacobian product is
 zero and the backward needs no draws at all (paper 2's ε G ΔW with G = I or diagonal costs one
@@ -97,18 +105,28 @@ def _constant(value: float, like: Tensor) -> Tensor:
 class _FilterKernel:
     """h and h′ of one element-wise filter, written into preallocated buffers.
 
-    ``value`` serves the forward, one (B, N) state at a time. ``value_and_slope`` serves the
-    backward on a whole chunk of stored states (C, B, N) at once: the states are known, so h(x_t)
-    and h′(x_t) need not wait for the sequential adjoint recursion. It writes h(x) · ``h_scale``
-    into ``h_out`` (when given; ``h_scale`` broadcasts, None means 1) and returns s with
-    h′(x) = ``slope_factor`` · s (a constant factor is folded into the step's matrix instead of
-    costing one more pass), or None when h′ is the constant ``slope_factor``.
+    The forward writes the exchange term h(x) q Aᵀ as the product L(x) R of a left operand,
+    filled every step by ``exchange_rows`` into the buffer of ``exchange_buffer``, and a right
+    operand R built once from q Aᵀ by ``exchange_operand`` (by default L = h(x), R = q Aᵀ).
+
+    ``value_and_slope`` serves the backward on a whole chunk of stored states (C, B, N) at once:
+    the states are known, so h(x_t) and h′(x_t) need not wait for the sequential adjoint
+    recursion. It writes h(x) · ``h_scale`` into ``h_out`` (when given; ``h_scale`` broadcasts,
+    None means 1) and returns s with h′(x) = ``slope_factor`` · s (a constant factor is folded
+    into the step's matrix instead of costing one more pass), or None when h′ is the constant
+    ``slope_factor``.
     """
 
     slope_factor: float = 1.0
     identity: bool = False
 
-    def value(self, x: Tensor, out: Tensor, work: Tensor) -> Tensor:
+    def exchange_operand(self, matrix_qt: Tensor) -> Tensor:
+        return matrix_qt
+
+    def exchange_buffer(self, like: Tensor) -> Tensor:
+        return torch.empty_like(like)
+
+    def exchange_rows(self, x: Tensor, buf: Tensor) -> Tensor:
         raise NotImplementedError
 
     def value_and_slope(
@@ -120,14 +138,16 @@ class _FilterKernel:
 class _HillKernel(_FilterKernel):
     """h(x) = x²/(c + x²), h′(x) = 2c · x/(c + x²)² (paper 1, Eq. 1)."""
 
+    # h is kept in the quotient form: the tempting 1 − c/(c + x²) (one call fewer) loses all
+    # relative accuracy near x = 0 and moves the fixed point 0 by a rounding unit.
+
     def __init__(self, c: float, like: Tensor):
         self.c = _constant(c, like)
         self.slope_factor = 2.0 * c
 
-    def value(self, x: Tensor, out: Tensor, work: Tensor) -> Tensor:
-        sq = torch.mul(x, x, out=work)
-        torch.add(sq, self.c, out=out)
-        return torch.div(sq, out, out=out)
+    def exchange_rows(self, x: Tensor, buf: Tensor) -> Tensor:
+        d = torch.addcmul(self.c, x, x, out=buf)  # c + x²
+        return torch.div(x, d, out=buf).mul_(x)
 
     def value_and_slope(
         self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
@@ -148,7 +168,10 @@ class _IdentityKernel(_FilterKernel):
 
     identity = True
 
-    def value(self, x: Tensor, out: Tensor, work: Tensor) -> Tensor:
+    def exchange_buffer(self, like: Tensor) -> Tensor:
+        return like  # never written: L(x) is x itself
+
+    def exchange_rows(self, x: Tensor, buf: Tensor) -> Tensor:
         return x
 
     def value_and_slope(
@@ -163,7 +186,10 @@ class _GenericKernel(_FilterKernel):
     def __init__(self, filter: Filter):
         self.filter = filter
 
-    def value(self, x: Tensor, out: Tensor, work: Tensor) -> Tensor:
+    def exchange_buffer(self, like: Tensor) -> Tensor:
+        return like  # never written: the filter allocates its own result
+
+    def exchange_rows(self, x: Tensor, buf: Tensor) -> Tensor:
         return self.filter(x)
 
     def value_and_slope(
@@ -268,6 +294,35 @@ def _draw(generator: torch.Generator, sqrt_dt: Tensor, out: Tensor) -> Tensor:
     return out.mul_(sqrt_dt)
 
 
+def _forward_general(
+    plan: _Plan, x0: Tensor, outs: list[Tensor], operand: Tensor, lbuf: Tensor, store: bool
+) -> tuple[Tensor, list[Tensor]]:
+    """The (map) with a general reaction and/or noise, writing x_{t+1} into ``outs[t]``.
+
+    Returns x_T and, when the backward will replay the noise, the generator's state at the start
+    of every chunk of steps.
+    """
+    coef, kernel, noise, generator = plan.coef, plan.kernel, plan.noise, plan.generator
+    p, r = coef.p, coef.r
+    rows, n = x0.shape
+    full_shape = (*plan.batch_shape, n)
+    dw = torch.empty(full_shape, dtype=x0.dtype, device=x0.device) if noise is not None else None
+    sqrt_dt = _constant(plan.sqrt_dt, x0)
+    save_states = store and plan.noise_needs_vjp
+    chunk_states: list[Tensor] = []
+    x = x0
+    for t, out in enumerate(outs):
+        base = x if r == 0.0 else torch.add(x, plan.reaction(x), alpha=r)
+        torch.addmm(base, kernel.exchange_rows(x, lbuf), operand, beta=p, out=out)
+        if noise is not None:
+            if save_states and t % plan.chunk_steps == 0:
+                chunk_states.append(generator.get_state())
+            inc = noise.increment(x.view(full_shape), _draw(generator, sqrt_dt, dw))
+            out.add_(inc.view(rows, n))
+        x = out
+    return x, chunk_states
+
+
 class _FusedEuler(torch.autograd.Function):
     """x_T of the (map) for x0 (B, N) and A (N, N); the backward is the discrete adjoint."""
 
@@ -278,9 +333,9 @@ class _FusedEuler(torch.autograd.Function):
         rows, n = x0.shape
         full_shape = (*plan.batch_shape, n)
         p, q, r = coef.p, coef.q, coef.r
-        # q Aᵀ once: the step is then one addmm, p x + h(x) (q Aᵀ).
-        matrix_qt = (q * matrix.mT).contiguous()
-        work, hbuf = torch.empty_like(x0), torch.empty_like(x0)
+        # The step is one addmm, p x + L(x) R with L(x) R = h(x) q Aᵀ (see _FilterKernel).
+        operand = kernel.exchange_operand((q * matrix.mT).contiguous())
+        lbuf = kernel.exchange_buffer(x0)
         # x_0 … x_{T−1} are the only tensors kept for backward; without grad two buffers suffice.
         if store:
             stack = torch.empty((steps, rows, n), dtype=x0.dtype, device=x0.device)
@@ -291,21 +346,18 @@ class _FusedEuler(torch.autograd.Function):
             spare = (torch.empty_like(x0), torch.empty_like(x0))
             outs = [spare[t % 2] for t in range(steps - 1)]
         outs.append(torch.empty_like(x0))
-        generator = plan.generator
-        dw = torch.empty(full_shape, dtype=x0.dtype, device=x0.device) if noise is not None else None
-        sqrt_dt = _constant(plan.sqrt_dt, x0)
-        save_states = store and plan.noise_needs_vjp
-        chunk_states: list[Tensor] = []
         x = x0
-        for t, out in enumerate(outs):
-            base = x if r == 0.0 else torch.add(x, plan.reaction(x), alpha=r)
-            torch.addmm(base, kernel.value(x, hbuf, work), matrix_qt, beta=p, out=out)
-            if noise is not None:
-                if save_states and t % plan.chunk_steps == 0:
-                    chunk_states.append(generator.get_state())
-                inc = noise.increment(x.view(full_shape), _draw(generator, sqrt_dt, dw))
-                out.add_(inc.view(rows, n))
-            x = out
+        if noise is None and r == 0.0:
+            # The common case (linear decay, no noise) gets a loop with nothing but the two or
+            # three calls of the step: at small N each call costs more than its arithmetic.
+            rows_of = kernel.exchange_rows
+            with torch.inference_mode():
+                for out in outs:
+                    torch.addmm(x, rows_of(x, lbuf), operand, beta=p, out=out)
+                    x = out
+            chunk_states: list[Tensor] = []
+        else:
+            x, chunk_states = _forward_general(plan, x0, outs, operand, lbuf, store)
         if store:
             ctx.plan = plan
             ctx.chunk_states = chunk_states
@@ -349,13 +401,17 @@ class _FusedEuler(torch.autograd.Function):
         def chunk_buffer() -> Tensor:
             return torch.empty((chunk, rows, n), dtype=like.dtype, device=like.device)
 
-        # adj[k] holds a_{t+1} for step t = t0 + k; step t writes a_t into adj[k − 1] (or `carry`).
+        # adj[k] holds a_{t+1} for step t = t0 + k; step t writes a_t into dests[k] = adj[k − 1]
+        # (or `carry` for k = 0). The per-step views are made once, not once per chunk.
         adj = chunk_buffer()
         adj_k = adj.unbind(0)
+        carry = torch.empty_like(like).copy_(grad_out)  # grad_out may be an expanded view
+        dests = (carry, *adj_k[:-1])
         hx = chunk_buffer() if need_a and not kernel.identity else None
         sx = None if kernel.identity else chunk_buffer()
+        sx_k = sx.unbind(0) if sx is not None else None
         px = chunk_buffer() if r != 0.0 else None
-        carry = torch.empty_like(like).copy_(grad_out)  # grad_out may be an expanded view
+        px_k = px.unbind(0) if px is not None else None
         v = torch.empty_like(like)
         grad_a = torch.zeros_like(matrix) if need_a else None
         grad_noise: list[Tensor | None] = [None] * len(noise_tensors)
@@ -368,53 +424,63 @@ class _FusedEuler(torch.autograd.Function):
             vjp_x = plan.noise_depends_on_x
             vjp_params = [t for t, need in zip(noise_tensors, need_noise) if need]
 
-        starts = range(0, steps, chunk)
-        for ci in range(len(starts) - 1, -1, -1):
-            t0 = starts[ci]
-            m = min(chunk, steps - t0)
-            xs = stack[t0 : t0 + m]
-            # Everything that depends on the states alone, for the whole chunk in one pass each.
-            # ∂L/∂A needs a_{t0+k+1} = p^{m−1−k} ã_{t0+k+1}: the powers go into h(x_{t0+k}).
-            h_scale = powers[chunk - m :] if powers is not None else None
-            s = kernel.value_and_slope(
-                xs, hx[:m] if hx is not None else None, sx[:m] if sx is not None else None, h_scale
-            )
-            s_k = s.unbind(0) if s is not None else None
-            if px is not None:
-                torch.mul(plan.reaction.derivative(xs), r, out=px[:m]).add_(1.0)
-                p_k = px.unbind(0)
-            if replay:
-                replay_gen.set_state(ctx.chunk_states[ci])
-                for k in range(m):
-                    _draw(replay_gen, sqrt_dt, dws[k])
-            adj_k[m - 1].copy_(carry)
-            if scaled:
-                for k in range(m - 1, -1, -1):
-                    a = adj_k[k]
-                    torch.mm(a, matrix_k, out=v)
-                    torch.addcmul(a, v, s_k[k], out=adj_k[k - 1] if k > 0 else carry)
-                if p != 1.0:
-                    carry.mul_(p**m)
-            else:
-                for k in range(m - 1, -1, -1):
-                    a = adj_k[k]
-                    dest = adj_k[k - 1] if k > 0 else carry
-                    torch.mm(a, matrix_k, out=v)
-                    if s_k is not None:
-                        v.mul_(s_k[k])
-                    if px is None:
-                        torch.add(v, a, alpha=p, out=dest)
-                    else:
-                        torch.addcmul(v, a, p_k[k], out=dest)
-                    if replay:
-                        gx, gp = _noise_vjp(plan.noise, stack[t0 + k], dws[k], a, full_shape, vjp_x, vjp_params)
-                        if gx is not None:
-                            dest.add_(gx)
-                        _accumulate(grad_noise, need_noise, gp)
-            if need_a:
-                h_rows = (xs if kernel.identity else hx[:m]).reshape(m * rows, n)
-                grad_a.addmm_(adj[:m].reshape(m * rows, n).mT, h_rows, alpha=coef.q)
+        # Without a noise replay (which needs autograd) every call writes into tensors made
+        # above, so inference mode may drop the autograd bookkeeping of the ~2 calls per step.
+        with torch.inference_mode(not replay):
+            starts = range(0, steps, chunk)
+            for ci in range(len(starts) - 1, -1, -1):
+                t0 = starts[ci]
+                m = min(chunk, steps - t0)
+                xs = stack[t0 : t0 + m]
+                # Everything that depends on the states alone, for the whole chunk in one pass
+                # each. ∂L/∂A needs a_{t0+k+1} = p^{m−1−k} ã_{t0+k+1}: the powers go into h(x_{t0+k}).
+                h_scale = powers[chunk - m :] if powers is not None else None
+                kernel.value_and_slope(
+                    xs, hx[:m] if hx is not None else None, sx[:m] if sx is not None else None, h_scale
+                )
+                if px is not None:
+                    torch.mul(plan.reaction.derivative(xs), r, out=px[:m]).add_(1.0)
+                if replay:
+                    replay_gen.set_state(ctx.chunk_states[ci])
+                    for k in range(m):
+                        _draw(replay_gen, sqrt_dt, dws[k])
+                adj_k[m - 1].copy_(carry)
+                if scaled:
+                    _scaled_recursion(adj_k, dests, sx_k, matrix_k, v, m)
+                    if p != 1.0:
+                        carry.mul_(p**m)
+                else:
+                    for k in range(m - 1, -1, -1):
+                        a = adj_k[k]
+                        dest = dests[k]
+                        torch.mm(a, matrix_k, out=v)
+                        if sx_k is not None:
+                            v.mul_(sx_k[k])
+                        if px_k is None:
+                            torch.add(v, a, alpha=p, out=dest)
+                        else:
+                            torch.addcmul(v, a, px_k[k], out=dest)
+                        if replay:
+                            gx, gp = _noise_vjp(
+                                plan.noise, stack[t0 + k], dws[k], a, full_shape, vjp_x, vjp_params
+                            )
+                            if gx is not None:
+                                dest.add_(gx)
+                            _accumulate(grad_noise, need_noise, gp)
+                if need_a:
+                    h_rows = (xs if kernel.identity else hx[:m]).reshape(m * rows, n)
+                    grad_a.addmm_(adj[:m].reshape(m * rows, n).mT, h_rows, alpha=coef.q)
         return (None, carry if need_x0 else None, grad_a, *grad_noise)
+
+
+def _scaled_recursion(
+    adj_k: tuple[Tensor, ...], dests: tuple[Tensor, ...], s_k: tuple[Tensor, ...], matrix_k: Tensor, v: Tensor, m: int
+) -> None:
+    """ã_t = ã_{t+1} + (ã_{t+1} K) ⊙ s_t for the chunk's m steps, latest first: two calls per step."""
+    mm, addcmul = torch.mm, torch.addcmul
+    for k in range(m - 1, -1, -1):
+        a = adj_k[k]
+        addcmul(a, mm(a, matrix_k, out=v), s_k[k], out=dests[k])
 
 
 def _noise_vjp(
