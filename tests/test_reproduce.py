@@ -170,6 +170,19 @@ def test_table_one_holds_the_measured_numbers(built: tuple[Path, paper1.Reproduc
         assert row[6] == f"{results['train_seconds']:.1f}"
 
 
+def test_tables_md_repeats_the_html_tables(built: tuple[Path, paper1.Reproduction]) -> None:
+    _, result = built
+    markdown = (result.index.parent / "tables.md").read_text()
+    html_rows = parse(result.index).table("Table I")
+    md_rows = {
+        tuple(cell.strip() for cell in line.strip("|").split(" | "))
+        for line in markdown.splitlines()
+        if line.startswith("| ")
+    }
+    for row in html_rows:
+        assert tuple(row) in md_rows
+
+
 def test_stability_and_noise_off_tables_come_from_the_runs(built: tuple[Path, paper1.Reproduction]) -> None:
     out, result = built
     page = parse(result.index)

@@ -65,6 +65,20 @@ def _check_src(src: str) -> str:
     return src
 
 
+def _md_cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], caption: str, note: str) -> str:
+    lines = [f"**{_md_cell(caption)}**", ""] if caption else []
+    lines.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    if note:
+        lines += ["", _md_cell(note)]
+    return "\n".join(lines) + "\n"
+
+
 class HtmlReport:
     """An HTML page built block by block, then written atomically with :meth:`write`.
 
@@ -77,6 +91,7 @@ class HtmlReport:
         self._blocks: list[str] = [f"<h1>{_esc(self.title)}</h1>"]
         self._images: list[_Image] = []
         self._anchors: set[str] = set()
+        self._markdown: list[str] = []  # every table again, for docs that quote the report
 
     def heading(self, text: str, level: int = 2) -> None:
         """A section heading ``<h{level}>``, level 2–4."""
@@ -119,6 +134,11 @@ class HtmlReport:
         self._blocks.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         if note:
             self.paragraph(note, note=True)
+        self._markdown.append(_markdown_table(header, rows, caption, note))
+
+    def markdown_tables(self) -> str:
+        """Every table of the page as Markdown, in page order (what ``write`` puts in tables.md)."""
+        return f"# {self.title}: tables\n\n" + "\n".join(self._markdown)
 
     def figure(self, src: str, *, caption: str, command: str = "") -> None:
         """An image (path relative to the page) with a caption and the command that produced it."""
@@ -152,4 +172,5 @@ class HtmlReport:
         missing = [src for src in self.images if not (target.parent / src).is_file()]
         if missing:
             raise ReportError(f"the report refers to missing image(s) {missing} in {target.parent}; write them first")
+        atomic_write_text(target.with_name("tables.md"), self.markdown_tables())
         return atomic_write_text(target, self.render())
