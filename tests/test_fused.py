@@ -417,3 +417,38 @@ def test_gradients_are_ordinary_tensors_that_can_be_changed_in_place():
         assert torch.equal(t, 0.5 * before)
     torch.nn.utils.clip_grad_norm_([drift.coupling.free], 1e-3)
     assert float(drift.coupling.free.grad.norm()) <= 1e-3 * (1 + 1e-9)
+
+
+def test_pooled_work_buffers_never_leak_into_returned_gradients():
+    """Backward buffers are reused across calls (small problems); what a backward returned earlier
+    must not change when the next backward reuses the pool."""
+    from sanode.solvers import fused as fused_module
+
+    gen = torch.Generator().manual_seed(5)
+    coupling = ProjectorCoupling(tiny_patterns(3, N), 1.2, generator=gen)
+    drift = Drift(LinearDecay(), HillFilter(0.2), coupling, beta=0.8)
+
+    def grads(seed: int) -> tuple[Tensor, Tensor]:
+        x0 = torch.rand(5, N, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).requires_grad_(True)
+        coupling.zero_grad()
+        out = fused_integrate(drift.frozen(), x0, dt=DT, steps=STEPS)
+        (out**2).sum().backward()
+        return x0.grad, next(coupling.parameters()).grad
+
+    first_x, first_a = grads(0)
+    kept = dict(fused_module._SCRATCH.kept)
+    assert kept, "a small backward keeps its work buffers for the next one"
+    saved_x, saved_a = first_x.clone(), first_a.clone()
+    grads(1)
+    assert all(fused_module._SCRATCH.kept[k] is buf for k, buf in kept.items()), "same shapes reuse the buffers"
+    assert torch.equal(first_x, saved_x) and torch.equal(first_a, saved_a)
+    assert all(buf.data_ptr() not in (first_x.data_ptr(), first_a.data_ptr()) for buf in kept.values())
+    # Above the cap nothing is pooled: the work of this backward would be 5·chunk·B·N floats.
+    cap = fused_module._SCRATCH.max_bytes
+    try:
+        fused_module._SCRATCH.max_bytes = 0
+        fused_module._SCRATCH.kept.clear()
+        grads(2)
+        assert not fused_module._SCRATCH.kept
+    finally:
+        fused_module._SCRATCH.max_bytes = cap
