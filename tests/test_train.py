@@ -98,6 +98,11 @@ def test_cli_train_evaluate_stability_json(tmp_path, capsys):
     ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert ev["accuracy"]["inner_product"] == pytest.approx(out["accuracy"]["inner_product"])
     assert len(ev["confusion_matrix"]) == 3
+    assert cli.main(["evaluate", str(run), "--horizon", "3", "--json"]) == 0
+    longer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert longer["steps"] == 3 * ev["steps"]
+    with pytest.raises(SystemExit, match="--horizon must be > 0"):
+        cli.main(["evaluate", str(run), "--horizon", "0"])
 
     assert cli.main(["stability", str(run), "--json"]) == 0
     st = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -73,6 +73,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model, config, _ = load_model(args.run_dir)
     model.to(distributed.resolve_device(args.device))
+    if args.horizon is not None:
+        if not args.horizon > 0:
+            raise SystemExit(f"sanode evaluate: --horizon must be > 0, got {args.horizon}")
+        # Same Δt, more steps: a class decided by the attractor survives a longer horizon; one
+        # decided by a transient passing near the attractor at T does not.
+        model.steps = max(1, round(model.steps * args.horizon))
     splits = load_data(config)
     data = {"test": splits.test, "train": splits.train}[args.split]
     scores = evaluate(model, data, threshold=args.threshold or config.eval.threshold, loss_space=config.train.loss_space)
@@ -86,6 +92,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "command": "evaluate",
             "run_dir": str(args.run_dir),
             "split": args.split,
+            "steps": model.steps,
             "accuracy": _accuracies(scores),
             "undecided_fraction": scores["undecided_fraction"],
             "per_class_accuracy": scores["per_class_accuracy"],
@@ -222,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--threshold", type=float, default=None, help="RMS distance of the conservative readout")
+    p.add_argument(
+        "--horizon",
+        type=float,
+        default=None,
+        help="integrate this many times the trained horizon (same dt): 3 checks that x(T) is an attractor",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("stability", help="Jacobian spectrum at every planted attractor of a trained run")
