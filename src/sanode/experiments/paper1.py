@@ -653,7 +653,8 @@ def _png(fig: Figure) -> bytes:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch threads (None: leave torch's setting), then restore it."""
     # Single-threaded is several times faster for these small matrices on a busy 2-core machine.
     if n is None:
         yield
@@ -702,7 +703,7 @@ def reproduce_paper1(
     outcomes: dict[str, _DatasetOutcome] = {}
     missing: dict[str, str] = {}
     statuses: dict[str, str] = {}
-    with _torch_threads(plan.threads):
+    with torch_threads(plan.threads):
         for k, ds in enumerate(plan.datasets):
             base = ds.base_config()
             try:

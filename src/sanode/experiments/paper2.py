@@ -31,6 +31,7 @@ from sanode.analysis.lna import lna_check
 from sanode.checkpoint import atomic_write_text
 from sanode.config import load_config
 from sanode.data import DataNotFoundError, load_splits
+from sanode.experiments.paper1 import torch_threads
 from sanode.experiments.report import HtmlReport
 from sanode.generate import (
     VAE,
@@ -245,7 +246,9 @@ def cmd_reproduce_paper2(args: argparse.Namespace) -> int:
     plan = paper2_plan(args.mode)
     out = Path(args.out or f"runs/reproduce-paper2-{plan.mode}")
     command = f"sanode reproduce paper2 --{plan.mode} --out {out}"
-    summary = reproduce_paper2(plan, out, command=command, log=print)
+    threads = getattr(args, "threads", 1)
+    with torch_threads(threads if threads > 0 else None):
+        summary = reproduce_paper2(plan, out, command=command, log=print)
     if getattr(args, "json", False):
         print(json.dumps({"command": "reproduce", "paper": "paper2", "mode": plan.mode, **summary}))
     return 0
