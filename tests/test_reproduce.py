@@ -229,6 +229,29 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     assert json.loads(results_path.read_text())["test"]["acc_inner_product"] == expected
 
 
+def test_runs_in_worker_processes_equal_the_serial_runs(tmp_path: Path) -> None:
+    serial = reproduce_paper1(tiny_plan(), tmp_path / "serial", log=lambda line: None)
+    lines: list[str] = []
+    parallel = reproduce_paper1(tiny_plan(), tmp_path / "parallel", log=lines.append, workers=2)
+    assert parallel.statuses == serial.statuses == {"letters-sigma0-seed0": "trained", "letters-sigma0.2-seed0": "trained"}
+    for name in serial.statuses:
+        a, b = (json.loads((tmp_path / d / "runs" / name / "results.json").read_text()) for d in ("serial", "parallel"))
+        assert a["test"] == b["test"]
+        a, b = (json.loads((tmp_path / d / "analysis" / f"{name}.json").read_text()) for d in ("serial", "parallel"))
+        assert a["attack_A"] == b["attack_A"] and a["attack_B"] == b["attack_B"]
+    tables = [parse(r.index).table("Table I") for r in (serial, parallel)]
+    wall = tables[0][0].index("train s/run")  # wall time, the one column that may differ
+    assert [row[:wall] + row[wall + 1 :] for row in tables[0]] == [row[:wall] + row[wall + 1 :] for row in tables[1]]
+    assert sum(line.startswith("[") for line in lines) == 2
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_bad_worker_counts_are_refused(tmp_path: Path, workers: object) -> None:
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        reproduce_paper1(tiny_plan(), tmp_path, log=lambda line: None, workers=workers)  # type: ignore[arg-type]
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_diverged_run_is_recorded_and_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
@@ -350,6 +373,16 @@ def test_named_plans_follow_the_paper() -> None:
         paper1_plan("quick", ["cifar"])
 
 
+def test_seeds_replace_every_datasets_repetitions() -> None:
+    plan = paper1_plan("full", seeds=3)
+    assert all(d.seeds == (0, 1, 2) for d in plan.datasets)
+    assert paper1.default_command(plan, Path("o")).endswith("--seeds 3")
+    assert "--seeds" not in paper1.default_command(paper1_plan("full"), Path("o"))
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="seeds must be None or an integer >= 1"):
+            paper1_plan("full", seeds=bad)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("field", "value", "match"),
     [
@@ -375,6 +408,8 @@ def test_the_command_line_builds_the_plan() -> None:
     plan = plan_from_args(args)
     assert args.func is paper1.cmd_reproduce
     assert plan.mode == "full" and plan.variant == "paper" and [d.dataset for d in plan.datasets] == ["letters"]
+    args = parser.parse_args(["reproduce", "paper1", "--full", "--seeds", "3", "--workers", "4"])
+    assert args.workers == 4 and all(len(d.seeds) == 3 for d in plan_from_args(args).datasets)
     assert plan_from_args(parser.parse_args(["reproduce", "paper1"])).mode == "quick"
     with pytest.raises(ValueError, match="--datasets"):
         plan_from_args(parser.parse_args(["reproduce", "paper1", "--datasets", "letters,cifar"]))

@@ -27,12 +27,15 @@ unit scale (βλ = 1, c = 1/8: ``paper1-mnist``, ``fast-mnist``) gets (σ', κ')
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
+import dataclasses
 import datetime
 import hashlib
 import io
 import json
 import math
+import multiprocessing
 import statistics
 import sys
 import time
@@ -226,6 +229,7 @@ def paper1_plan(
     kappa: float = 1.0,
     mnist_config: str | None = None,
     threads: int | None = 1,
+    seeds: int | None = None,
 ) -> Plan:
     """The quick (smoke, a few minutes on 2 CPU cores) or full (the paper's protocol) plan.
 
@@ -241,7 +245,10 @@ def paper1_plan(
         datasets: a subset of :data:`DATASETS`.
         variant, kappa, threads: see :class:`Plan`.
         mnist_config: replace MNIST's config (default ``fast-mnist`` quick, ``paper1-mnist`` full).
+        seeds: repetitions per σ, seeds 0 … seeds − 1, for every dataset (None: the mode's).
     """
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise ValueError(f"seeds must be None or an integer >= 1, got {seeds!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     wanted = tuple(datasets)
@@ -274,6 +281,8 @@ def paper1_plan(
             n_attack=500 if quick else 2000,
         ),
     }
+    if seeds is not None:
+        plans = {name: dataclasses.replace(d, seeds=tuple(range(seeds))) for name, d in plans.items()}
     return Plan(
         mode,
         tuple(plans[d] for d in DATASETS if d in wanted),
@@ -671,8 +680,12 @@ def default_command(plan: Plan, out: Path) -> str:
     """The command line that reruns ``plan`` (a custom plan is named as the Python call it is)."""
     if plan.mode not in MODES:
         return f"sanode.experiments.paper1.reproduce_paper1(<custom plan {plan.mode!r}>, {str(out)!r})"
-    names = ",".join(d.dataset for d in plan.datasets)
-    return f"sanode reproduce paper1 --{plan.mode} --datasets {names} --out {out}"
+    names = tuple(d.dataset for d in plan.datasets)
+    line = f"sanode reproduce paper1 --{plan.mode} --datasets {','.join(names)} --out {out}"
+    seeds = {d.seeds for d in plan.datasets}
+    if [d.seeds for d in plan.datasets] != [d.seeds for d in paper1_plan(plan.mode, names).datasets] and len(seeds) == 1:
+        line += f" --seeds {len(seeds.pop())}"
+    return line
 
 
 def reproduce_paper1(
@@ -683,6 +696,7 @@ def reproduce_paper1(
     progress: bool = False,
     log: Callable[[str], None] = print,
     device: str = "cpu",
+    workers: int = 1,
 ) -> Reproduction:
     """Run (or resume) every run of ``plan`` under ``out_dir``, analyse it, and write the report.
 
@@ -690,13 +704,18 @@ def reproduce_paper1(
         plan: see :func:`paper1_plan`.
         out_dir: output folder (runs/, analysis/, tables/, report/index.html).
         command: the command line quoted in the report's captions.
-        progress: progress bars during training.
+        progress: progress bars during training (``workers`` = 1 only).
         log: receives one line per step.
+        device: where the runs train.
+        workers: runs trained and analysed at once, each in its own process with ``plan.threads``
+            threads. One small run leaves a GPU (or a many-core CPU) mostly idle; several share it.
 
     Returns:
         The report path, each run's status and the wall time. The report is also written after
         every dataset but the last, so a long run shows its first results early.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     t0 = time.perf_counter()
     out = Path(out_dir)
     command = command or default_command(plan, out)
@@ -714,15 +733,17 @@ def reproduce_paper1(
                 continue
             n_nodes, n_classes = splits.train.n_features, splits.train.n_classes
             specs = run_specs(ds, plan, out, n_nodes, n_classes)
+            if workers == 1:
+                done = (train_and_analyse(spec, ds, splits, out, progress=progress, device=device) for spec in specs)
+            else:
+                done = _in_processes(specs, ds, out, workers=workers, threads=plan.threads, device=device)
             records = []
-            for i, spec in enumerate(specs, 1):
-                t_run = time.perf_counter()
-                record = ensure_run(spec, splits, progress=progress, device=device)
-                if record.ok:
-                    record.analysis = analyse_run(spec, ds, splits, out / "tables")
-                statuses[spec.name] = record.status
+            for i, (record, seconds) in enumerate(done, 1):
+                statuses[record.spec.name] = record.status
                 records.append(record)
-                log(_run_line(i, len(specs), record, time.perf_counter() - t_run))
+                log(_run_line(i, len(specs), record, seconds))
+            order = {spec.name: k for k, spec in enumerate(specs)}
+            records.sort(key=lambda r: order[r.spec.name])  # workers finish in any order
             outcomes[ds.dataset] = _DatasetOutcome(
                 ds, splits, records, n_nodes, n_classes, parametrisation(base.model, n_nodes)
             )
@@ -732,6 +753,43 @@ def reproduce_paper1(
     seconds = time.perf_counter() - t0
     log(f"report: {index} ({seconds:.1f} s)")
     return Reproduction(index, statuses, seconds, missing)
+
+
+def train_and_analyse(
+    spec: RunSpec, ds: DatasetPlan, splits: Splits, out: Path, *, progress: bool = False, device: str = "cpu"
+) -> tuple[RunRecord, float]:
+    """:func:`ensure_run` then :func:`analyse_run` for one run; returns the record and the seconds taken."""
+    t0 = time.perf_counter()
+    record = ensure_run(spec, splits, progress=progress, device=device)
+    if record.ok:
+        record.analysis = analyse_run(spec, ds, splits, out / "tables")
+    return record, time.perf_counter() - t0
+
+
+_WORKER_SPLITS: dict[str, Splits] = {}
+
+
+def _worker_run(
+    spec: RunSpec, ds: DatasetPlan, out: Path, threads: int | None, device: str
+) -> tuple[RunRecord, float]:
+    """One run in a worker process; the data are loaded once per process and dataset."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if ds.dataset not in _WORKER_SPLITS:
+        _WORKER_SPLITS[ds.dataset] = load_data(ds.base_config())
+    return train_and_analyse(spec, ds, _WORKER_SPLITS[ds.dataset], out, device=device)
+
+
+def _in_processes(
+    specs: Sequence[RunSpec], ds: DatasetPlan, out: Path, *, workers: int, threads: int | None, device: str
+) -> Iterator[tuple[RunRecord, float]]:
+    """Train and analyse ``specs`` in ``workers`` worker processes; yields in completion order."""
+    # spawn, not fork: a forked child inherits a CUDA context (unusable) and torch's thread pools.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=context) as pool:
+        futures = [pool.submit(_worker_run, spec, ds, out, threads, device) for spec in specs]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
 
 
 def _run_line(i: int, n: int, record: RunRecord, seconds: float) -> str:
@@ -1224,6 +1282,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         kappa=args.kappa,
         mnist_config=args.mnist_config,
         threads=args.threads if args.threads > 0 else None,
+        seeds=args.seeds,
     )
 
 
@@ -1237,7 +1296,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/reproduce-paper1-{plan.mode}")
     as_json = bool(getattr(args, "json", False))
     command = default_command(plan, out)
-    result = reproduce_paper1(plan, out, command=command, progress=args.progress, log=print, device=args.device)
+    result = reproduce_paper1(
+        plan, out, command=command, progress=args.progress, log=print, device=args.device, workers=args.workers
+    )
     if as_json:
         print(
             json.dumps(
@@ -1287,5 +1348,12 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (0: torch's default); 1 is fastest on a shared 2-core machine"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="paper 1: runs trained and analysed at once, one process each (several share one GPU)",
+    )
+    p.add_argument("--seeds", type=int, help="paper 1: repetitions per σ, seeds 0..S-1 (default: the mode's; --full runs 5)")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
     return p
