@@ -153,6 +153,31 @@ def test_damping_gradient_matches_finite_differences(variant, generator):
     assert torch.autograd.gradcheck(noise.damping, (near,))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("variant", DAMPING_VARIANTS)
+def test_closed_form_vjp_equals_autograd(variant, dtype, generator):
+    attractors = torch.rand(4, 6, dtype=torch.float64, generator=generator).to(dtype)
+    noise = DampedNoise(attractors, 0.7, 3.0, variant)
+    rows = [
+        torch.rand(5, 6, dtype=torch.float64, generator=generator).to(dtype),  # generic
+        attractors[2:3].clone(),  # exactly on an attractor: d = 0 and no slope
+        attractors[1:2] + 1e-3,  # close to one
+        torch.full((1, 6), 1e3, dtype=dtype),  # far away: log κD clamped, no slope
+    ]
+    x = torch.cat(rows).view(2, 4, 6)  # a batch shape (2, 4) as well as N
+    dw = torch.randn(x.shape, dtype=torch.float64, generator=generator).to(dtype)
+    a = torch.randn(x.shape, dtype=torch.float64, generator=generator).to(dtype)
+    xg = x.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(noise.increment(xg, dw), xg, a)
+    got = noise.increment_vjp(x, dw, a)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(got, expected, rtol=tol, atol=tol * float(expected.abs().max()))
+    assert torch.equal(got.view(-1, 6)[5], torch.zeros(6, dtype=dtype))
+    assert torch.equal(got.view(-1, 6)[7], torch.zeros(6, dtype=dtype))
+    with pytest.raises(ValueError, match="cotangent"):
+        noise.increment_vjp(x, dw, a[..., :5])
+
+
 # ---------------------------------------------------------------- Euler–Maruyama
 
 

@@ -48,8 +48,10 @@ Noise. The Brownian increments are not stored. For noise that declares ``additiv
 has no trainable tensors, the increment does not depend on x, so its vector–Jacobian product is
 zero and the backward needs no draws at all (paper 2's ε G ΔW with G = I or diagonal costs one
 scaled ΔW per step, forward only). Any other noise (state-dependent, or with trainable tensors
-such as a learnable G) gets its vector–Jacobian product from a local autograd recompute of
-``increment`` at each x_t, with ΔW_t replayed: the generator's state is saved at the start of every
+such as a learnable G) gets its vector–Jacobian product at each x_t, with ΔW_t replayed, from
+the noise's ``increment_vjp(x, ΔW, a)`` when it has one and no trainable tensors (paper 1's
+damped noise: three times cheaper) and otherwise from a local autograd recompute of
+``increment``: the generator's state is saved at the start of every
 chunk during the forward, and the backward re-draws one chunk at a time, in forward order, into
 a (chunk, B, N) buffer, from a private copy of the generator (the caller's generator is never
 touched by the backward). Re-drawing per chunk keeps the extra memory at one chunk instead of a
@@ -545,9 +547,12 @@ def _scaled_recursion(
 def _noise_vjp(
     noise: Noise, x: Tensor, dw: Tensor, a: Tensor, full_shape: tuple[int, ...], vjp_x: bool, params: list[Tensor]
 ) -> tuple[Tensor | None, tuple[Tensor | None, ...]]:
-    """[∂ increment(x, ΔW)/∂(x, θ)]ᵀ a, by a local autograd recompute of one step's increment."""
+    """[∂ increment(x, ΔW)/∂(x, θ)]ᵀ a: the noise's closed form when it has one, else autograd."""
     if not vjp_x and not params:
         return None, ()
+    closed_form = getattr(noise, "increment_vjp", None)
+    if vjp_x and not params and closed_form is not None:
+        return closed_form(x.view(full_shape), dw, a.view(full_shape)).reshape(a.shape), ()
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True) if vjp_x else x
         inputs = [xg, *params] if vjp_x else list(params)

@@ -13,7 +13,12 @@ from sanode.solvers.schemes import Solver, get_solver
 
 
 class Noise(Protocol):
-    """Anything that maps the state and a Brownian increment dW to the diffusion term."""
+    """Anything that maps the state and a Brownian increment dW to the diffusion term.
+
+    A noise may also define ``increment_vjp(x, dw, a)``, the vector–Jacobian product
+    [∂ increment(x, dW)/∂x]ᵀ a in closed form; the fused training path then uses it instead of a
+    local autograd recompute.
+    """
 
     def increment(self, x: Tensor, dw: Tensor) -> Tensor: ...
 
