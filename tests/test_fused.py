@@ -14,13 +14,24 @@ from torch import Tensor, nn
 from sanode.coupling import ProjectorCoupling, SpectralCoupling
 from sanode.dynamics import DoubleWell, Drift, FrozenDrift, HillFilter, IdentityFilter, LinearDecay
 from sanode.noise import AdditiveNoise, DampedNoise
-from sanode.solvers import FusedPathUnavailable, fused_integrate, integrate
+from sanode.solvers import FusedPathUnavailable, fused_integrate, integrate, small
 
 from conftest import tiny_patterns
 
 N = 8
 DT = 0.05
 STEPS = 12
+
+
+@pytest.fixture(autouse=True, params=["compiled", "eager"])
+def kernels(request, monkeypatch):
+    """Every test runs twice: small problems on the compiled whole-loop kernels, and on the eager path."""
+    if request.param == "eager":
+        monkeypatch.setenv(small.ENV_SWITCH, "0")
+    else:
+        monkeypatch.delenv(small.ENV_SWITCH, raising=False)
+        assert small.available(), "numba is a dependency of sanode; the compiled kernels must be available"
+    return request.param
 
 
 # ------------------------------------------------------------------------------ noise objects
@@ -452,3 +463,24 @@ def test_pooled_work_buffers_never_leak_into_returned_gradients():
         assert not fused_module._SCRATCH.kept
     finally:
         fused_module._SCRATCH.max_bytes = cap
+
+
+@pytest.mark.parametrize("filter", [HillFilter(0.3), IdentityFilter()])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_small_problems_take_the_compiled_kernels_when_enabled(kernels, filter, dtype, monkeypatch):
+    calls = []
+    original = small.forward
+    monkeypatch.setattr(small, "forward", lambda *a: calls.append(1) or original(*a))
+    drift = make_drift(filter=filter, dtype=dtype)
+    x0 = x0_for(dtype=dtype).requires_grad_(True)
+    fused_res, plain_res = run(drift, x0, None, fused=True), run(drift, x0, None, fused=False)
+    assert_same(fused_res, plain_res, 1e-9 if dtype == torch.float64 else 1e-4)
+    assert len(calls) == (1 if kernels == "compiled" else 0)
+
+
+def test_large_noisy_or_nonlinear_decay_problems_stay_eager(monkeypatch):
+    monkeypatch.setattr(small, "forward", lambda *a: pytest.fail("the compiled kernels took an unsupported problem"))
+    big = torch.rand(small.MAX_WORK // N**2 + 1, N, dtype=torch.float64).requires_grad_(True)
+    run(make_drift(), big, None, fused=True)
+    run(make_drift(), x0_for(), make_noise("identity"), fused=True)
+    run(make_drift(reaction=DoubleWell()), x0_for(), None, fused=True)

@@ -43,6 +43,10 @@ they return is an inference tensor), which drops the autograd bookkeeping of eve
 per-step views of the chunk buffers are made once per backward instead of once per chunk.
 The backward's work buffers are kept per thread between calls (``_ScratchPool``): freed and
 re-allocated every step they cost page faults worth a third of a step at N = 49.
+That is the floor of eager PyTorch, so small CPU problems of that common case (B · N² up to
+``small.MAX_WORK``, Hill or identity filter) go further: the whole forward loop and the whole
+adjoint recursion each run as one numba-compiled call (:mod:`sanode.solvers.small`), and only
+∂L/∂A stays a torch product. ``SANODE_SMALL_KERNELS=0`` keeps them on the eager loops.
 
 Noise. The Brownian increments are not stored. For noise that declares ``additive = True`` and
 has no trainable tensors, the increment does not depend on x, so its vector–Jacobian product is
@@ -69,7 +73,7 @@ import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -79,6 +83,7 @@ from torch.autograd.function import once_differentiable
 from sanode.dynamics.drift import FrozenDrift
 from sanode.dynamics.filters import Filter, HillFilter, IdentityFilter
 from sanode.dynamics.reaction import Reaction
+from sanode.solvers import small
 from sanode.solvers.integrate import Noise, check_time_grid
 from sanode.solvers.schemes import Euler, ExponentialEuler, Solver, get_solver
 
@@ -258,6 +263,7 @@ class _Plan:
     generator: torch.Generator | None
     chunk_steps: int
     batch_shape: tuple[int, ...]
+    compiled: bool = False  # the whole loop runs in sanode.solvers.small (see _small_problem)
 
 
 def _noise_tensors(noise: Noise | None) -> list[Tensor]:
@@ -381,6 +387,8 @@ class _FusedEuler(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, plan: _Plan, x0: Tensor, matrix: Tensor, *noise_tensors: Tensor) -> Tensor:
         store = any(ctx.needs_input_grad)
+        if plan.compiled:
+            return _compiled_forward(ctx, plan, x0, matrix, store)
         steps, coef, kernel, noise = plan.steps, plan.coef, plan.kernel, plan.noise
         rows, n = x0.shape
         full_shape = (*plan.batch_shape, n)
@@ -420,6 +428,8 @@ class _FusedEuler(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         plan: _Plan = ctx.plan
+        if plan.compiled:
+            return _compiled_backward(ctx, plan, grad_out)
         stack, matrix, *noise_tensors = ctx.saved_tensors
         need_x0, need_a = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
         need_noise = ctx.needs_input_grad[3:]
@@ -532,6 +542,55 @@ class _FusedEuler(torch.autograd.Function):
                         h_rows = (xs if kernel.identity else hx[:m]).reshape(m * rows, n)
                         grad_a.addmm_(adj[:m].reshape(m * rows, n).mT, h_rows, alpha=coef.q)
             return (None, carry if need_x0 else None, grad_a, *grad_noise)
+
+
+def _compiled_forward(ctx: Any, plan: _Plan, x0: Tensor, matrix: Tensor, store: bool) -> Tensor:
+    """The forward of a small problem: the whole loop in one compiled call (sanode.solvers.small)."""
+    steps, coef, kernel = plan.steps, plan.coef, plan.kernel
+    operand = (coef.q * matrix.detach().mT).contiguous()
+    stack = torch.empty((steps, *x0.shape), dtype=x0.dtype)
+    stack[0].copy_(x0)
+    last = torch.empty_like(stack[0])
+    small.forward(stack.numpy(), last.numpy(), operand.numpy(), coef.p, _hill_constant(kernel))
+    if store:
+        ctx.plan = plan
+        ctx.save_for_backward(stack, matrix)
+    return last
+
+
+def _compiled_backward(ctx: Any, plan: _Plan, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+    """The adjoint recursion of a small problem in one compiled call; ∂L/∂A as one product."""
+    stack, matrix = ctx.saved_tensors
+    coef, kernel = plan.coef, plan.kernel
+    carry = grad_out.contiguous().clone()  # grad_out may be an expanded view; it becomes a_0
+    matrix_k = (coef.q * kernel.slope_factor * matrix.detach()).contiguous()
+    n = stack.shape[-1]
+    # Pooled like the eager backward's buffers: fresh, they would come back through page faults.
+    with _SCRATCH.session(2 * stack.numel() * stack.element_size()) as pooled:
+        adjoints, filtered = (
+            _SCRATCH.take(name, tuple(stack.shape), stack) if pooled else torch.empty_like(stack)
+            for name in ("adj", "h")
+        )
+        c = _hill_constant(kernel)
+        small.backward(stack.numpy(), carry.numpy(), matrix_k.numpy(), coef.p, c, adjoints.numpy(), filtered.numpy())
+        grad_a = None
+        if ctx.needs_input_grad[2]:
+            h = filtered if c is not None else stack
+            grad_a = torch.mm(adjoints.view(-1, n).mT, h.view(-1, n)).mul_(coef.q)
+    return None, carry if ctx.needs_input_grad[1] else None, grad_a
+
+
+def _hill_constant(kernel: _FilterKernel) -> float | None:
+    return float(kernel.c) if isinstance(kernel, _HillKernel) else None
+
+
+def _small_problem(kernel: _FilterKernel, coef: _MapCoefficients, noise: Noise | None, x2d: Tensor) -> bool:
+    """Whether the compiled whole-loop kernels take this problem: the fused path's common case
+    (Hill or identity filter, linear decay, no noise), small enough that dispatch would dominate."""
+    if noise is not None or coef.r != 0.0 or type(kernel) not in (_HillKernel, _IdentityKernel):
+        return False
+    rows, n = x2d.shape
+    return small.applies(rows, n, x2d.dtype, x2d.device)
 
 
 def _scaled_recursion(
@@ -702,5 +761,7 @@ def fused_integrate(
     x2d = x0.reshape(rows, n)
     if not x2d.is_contiguous():
         x2d = x2d.contiguous()
+    if _small_problem(plan.kernel, plan.coef, noise, x2d):
+        plan = replace(plan, compiled=True)
     out = _FusedEuler.apply(plan, x2d, matrix, *tensors)
     return out if out.shape == x0.shape else out.reshape(x0.shape)
