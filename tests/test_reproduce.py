@@ -417,6 +417,16 @@ def test_the_command_line_builds_the_plan() -> None:
         parser.parse_args(["reproduce", "paper1", "--quick", "--full"])
 
 
+def test_paper2_refuses_the_paper1_options(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser(prog="sanode")
+    add_reproduce_parser(parser.add_subparsers(dest="command", required=True))
+    assert paper1.paper1_only_options(parser.parse_args(["reproduce", "paper2", "--threads", "2"])) == []
+    args = parser.parse_args(["reproduce", "paper2", "--seeds", "3", "--workers", "2", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="does not take --workers, --seeds"):
+        args.func(args)
+    assert not any(tmp_path.iterdir())  # refused before anything ran
+
+
 # ---------------------------------------------------------------- the HTML writer
 
 

@@ -1291,6 +1291,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.paper == "paper2":
         from sanode.experiments.paper2 import cmd_reproduce_paper2  # the generator stack loads only when asked
 
+        ignored = paper1_only_options(args)
+        if ignored:
+            raise ValueError(
+                f"sanode reproduce paper2 has a fixed plan and does not take {', '.join(ignored)} "
+                "(paper 1 options); drop them, or use --out, --threads and --quick/--full"
+            )
         return cmd_reproduce_paper2(args)
     plan = plan_from_args(args)
     out = Path(args.out or f"runs/reproduce-paper1-{plan.mode}")
@@ -1314,6 +1320,24 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+# The options of `sanode reproduce` that only paper 1's plan reads, with their defaults.
+_PAPER1_OPTIONS: dict[str, tuple[str, object]] = {
+    "datasets": ("--datasets", ",".join(DATASETS)),
+    "variant": ("--variant", "authors"),
+    "device": ("--device", "cpu"),
+    "kappa": ("--kappa", 1.0),
+    "mnist_config": ("--mnist-config", None),
+    "workers": ("--workers", 1),
+    "seeds": ("--seeds", None),
+    "progress": ("--progress", False),
+}
+
+
+def paper1_only_options(args: argparse.Namespace) -> list[str]:
+    """The paper-1-only options of ``args`` set to something other than their defaults."""
+    return [flag for key, (flag, default) in _PAPER1_OPTIONS.items() if getattr(args, key, default) != default]
 
 
 def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
