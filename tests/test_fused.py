@@ -15,6 +15,7 @@ from sanode.coupling import ProjectorCoupling, SpectralCoupling
 from sanode.dynamics import DoubleWell, Drift, FrozenDrift, HillFilter, IdentityFilter, LinearDecay
 from sanode.noise import AdditiveNoise, DampedNoise
 from sanode.solvers import FusedPathUnavailable, fused_integrate, integrate, small
+from sanode.solvers import fused as fused_module
 
 from conftest import tiny_patterns
 
@@ -25,9 +26,15 @@ STEPS = 12
 
 @pytest.fixture(autouse=True, params=["compiled", "eager"])
 def kernels(request, monkeypatch):
-    """Every test runs twice: small problems on the compiled whole-loop kernels, and on the eager path."""
+    """Every test runs twice, to cover both branches of the two size switches of the fused path.
+
+    "compiled": small noiseless problems on the compiled whole-loop kernels, Brownian increments
+    kept from forward to backward (every problem here is small enough for both). "eager": the
+    eager loops, and the increments re-drawn from saved generator states in the backward.
+    """
     if request.param == "eager":
         monkeypatch.setenv(small.ENV_SWITCH, "0")
+        monkeypatch.setattr(fused_module, "_MAX_KEPT_DRAW_BYTES", 0)
     else:
         monkeypatch.delenv(small.ENV_SWITCH, raising=False)
         assert small.available(), "numba is a dependency of sanode; the compiled kernels must be available"

@@ -48,19 +48,20 @@ That is the floor of eager PyTorch, so small CPU problems of that common case (B
 adjoint recursion each run as one numba-compiled call (:mod:`sanode.solvers.small`), and only
 ∂L/∂A stays a torch product. ``SANODE_SMALL_KERNELS=0`` keeps them on the eager loops.
 
-Noise. The Brownian increments are not stored. For noise that declares ``additive = True`` and
-has no trainable tensors, the increment does not depend on x, so its vector–Jacobian product is
-zero and the backward needs no draws at all (paper 2's ε G ΔW with G = I or diagonal costs one
-scaled ΔW per step, forward only). Any other noise (state-dependent, or with trainable tensors
-such as a learnable G) gets its vector–Jacobian product at each x_t, with ΔW_t replayed, from
-the noise's ``increment_vjp(x, ΔW, a)`` when it has one and no trainable tensors (paper 1's
-damped noise: three times cheaper) and otherwise from a local autograd recompute of
-``increment``: the generator's state is saved at the start of every
-chunk during the forward, and the backward re-draws one chunk at a time, in forward order, into
-a (chunk, B, N) buffer, from a private copy of the generator (the caller's generator is never
-touched by the backward). Re-drawing per chunk keeps the extra memory at one chunk instead of a
-whole (steps, B, N) noise tensor. Trainable tensors of the noise (``nn.Module`` parameters, or
-tensor attributes that require grad) receive their gradients through the same local recompute.
+Noise. For noise that declares ``additive = True`` and has no trainable tensors, the increment
+does not depend on x, so its vector–Jacobian product is zero and the backward needs no draws at
+all (paper 2's ε G ΔW with G = I or diagonal costs one scaled ΔW per step, forward only). Any
+other noise (state-dependent, or with trainable tensors such as a learnable G) gets its
+vector–Jacobian product at each x_t, with the same ΔW_t, from the noise's
+``increment_vjp(x, ΔW, a)`` when it has one and no trainable tensors (paper 1's damped noise:
+three times cheaper) and otherwise from a local autograd recompute of ``increment``. The ΔW_t
+are kept from the forward when all of them fit in 64 MiB (MNIST, B = 256, 50 steps: 40 MiB);
+otherwise they are not stored: the generator's state is saved at the start of every chunk during
+the forward, and the backward re-draws one chunk at a time, in forward order, into a (chunk, B, N)
+buffer, from a private copy of the generator (the caller's generator is never touched by the
+backward), which keeps the extra memory at one chunk instead of a whole (steps, B, N) noise
+tensor. Trainable tensors of the noise (``nn.Module`` parameters, or tensor attributes that
+require grad) receive their gradients through the same local recompute.
 
 Requirements the fused path relies on (all hold for sanode's reactions, filters and noises):
 g, h, g′, h′ act element-wise; ``increment`` acts on each row of the state independently of the
@@ -94,6 +95,9 @@ __all__ = ["FusedPathUnavailable", "fused_integrate", "fused_unavailable_reason"
 _MIN_CHUNK_ROWS = 4096
 # ... and there are at most this many chunks (each costs a few calls of its own).
 _MAX_CHUNKS = 16
+# Brownian increments up to this size are kept from the forward for the backward; larger ones are
+# re-drawn from saved generator states, one chunk at a time (see "Noise" above).
+_MAX_KEPT_DRAW_BYTES = 64 * 2**20
 # The backward's rescaled adjoints grow by at most 1/p^chunk; above this bound it keeps the
 # plain recursion (see _FusedEuler.backward).
 _MIN_CHUNK_DECAY = 1e-6
@@ -309,11 +313,12 @@ def _draw(generator: torch.Generator, sqrt_dt: Tensor, out: Tensor) -> Tensor:
 
 def _forward_general(
     plan: _Plan, x0: Tensor, outs: list[Tensor], operand: Tensor, lbuf: Tensor, store: bool
-) -> tuple[Tensor, list[Tensor]]:
+) -> tuple[Tensor, list[Tensor], Tensor | None]:
     """The (map) with a general reaction and/or noise, writing x_{t+1} into ``outs[t]``.
 
-    Returns x_T and, when the backward will replay the noise, the generator's state at the start
-    of every chunk of steps.
+    Returns x_T and what the backward needs to see the ΔW_t again, when it needs them: all of
+    them, (steps, *batch, N), if they fit in ``_MAX_KEPT_DRAW_BYTES``; otherwise the generator's
+    state at the start of every chunk of steps, to re-draw them.
     """
     coef, kernel, noise, generator = plan.coef, plan.kernel, plan.noise, plan.generator
     p, r = coef.p, coef.r
@@ -321,7 +326,11 @@ def _forward_general(
     full_shape = (*plan.batch_shape, n)
     dw = torch.empty(full_shape, dtype=x0.dtype, device=x0.device) if noise is not None else None
     sqrt_dt = _constant(plan.sqrt_dt, x0)
-    save_states = store and plan.noise_needs_vjp
+    keep = store and plan.noise_needs_vjp
+    kept = None
+    if keep and len(outs) * x0.numel() * x0.element_size() <= _MAX_KEPT_DRAW_BYTES:
+        kept = torch.empty((len(outs), *full_shape), dtype=x0.dtype, device=x0.device)
+    save_states = keep and kept is None
     chunk_states: list[Tensor] = []
     x = x0
     for t, out in enumerate(outs):
@@ -330,10 +339,10 @@ def _forward_general(
         if noise is not None:
             if save_states and t % plan.chunk_steps == 0:
                 chunk_states.append(generator.get_state())
-            inc = noise.increment(x.view(full_shape), _draw(generator, sqrt_dt, dw))
-            out.add_(inc.view(rows, n))
+            draw = _draw(generator, sqrt_dt, kept[t] if kept is not None else dw)
+            out.add_(noise.increment(x.view(full_shape), draw).view(rows, n))
         x = out
-    return x, chunk_states
+    return x, chunk_states, kept
 
 
 class _ScratchPool(threading.local):
@@ -416,11 +425,13 @@ class _FusedEuler(torch.autograd.Function):
                     torch.addmm(x, rows_of(x, lbuf), operand, beta=p, out=out)
                     x = out
             chunk_states: list[Tensor] = []
+            kept_draws = None
         else:
-            x, chunk_states = _forward_general(plan, x0, outs, operand, lbuf, store)
+            x, chunk_states, kept_draws = _forward_general(plan, x0, outs, operand, lbuf, store)
         if store:
             ctx.plan = plan
             ctx.chunk_states = chunk_states
+            ctx.kept_draws = kept_draws
             ctx.save_for_backward(stack, matrix, *noise_tensors)
         return x
 
@@ -488,8 +499,10 @@ class _FusedEuler(torch.autograd.Function):
             grad_noise: list[Tensor | None] = [None] * len(noise_tensors)
 
             replay = plan.noise_needs_vjp
+            kept_draws = ctx.kept_draws
             if replay:
-                dws = scratch("dw", (chunk, *full_shape)).unbind(0)
+                if kept_draws is None:
+                    dws = scratch("dw", (chunk, *full_shape)).unbind(0)
                 replay_gen = torch.Generator(device=like.device)
                 sqrt_dt = _constant(plan.sqrt_dt, like)
                 vjp_x = plan.noise_depends_on_x
@@ -511,7 +524,9 @@ class _FusedEuler(torch.autograd.Function):
                     )
                     if px is not None:
                         torch.mul(plan.reaction.derivative(xs), r, out=px[:m]).add_(1.0)
-                    if replay:
+                    if replay and kept_draws is not None:
+                        dws = kept_draws[t0 : t0 + m].unbind(0)
+                    elif replay:
                         replay_gen.set_state(ctx.chunk_states[ci])
                         for k in range(m):
                             _draw(replay_gen, sqrt_dt, dws[k])
