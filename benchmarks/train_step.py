@@ -9,6 +9,10 @@ projector coupling B = A(I − P) + λP with K = 10 class-block attractors, Δt 
     authors_sde     paper 2's stochastic step re-implemented: x + Δt F(x) + √Δt ε (ξ_t @ Gᵀ),
                     dense G = I product every step (method-notes §2.2)
     fused_sde       sanode's fused Euler–Maruyama path with AdditiveNoise(G = identity)
+    fused_damped    sanode's fused Euler–Maruyama path with paper 1's DampedNoise (authors'
+                    envelope, σ = 1, κ = 1): the state-dependent noise, whose backward needs
+                    the vector–Jacobian product of the increment at every step
+    plain_damped    the same through the plain autograd loop
     roofline        the bare GEMMs of one step: forward steps × (B,N)@(N,N); backward
                     steps × (B,N)@(N,N) plus one (N, steps·B)@(steps·B, N)
 
@@ -37,8 +41,9 @@ from torch import Tensor
 
 from sanode.coupling import ProjectorCoupling
 from sanode.dynamics import Drift, HillFilter, LinearDecay
-from sanode.noise import AdditiveNoise
+from sanode.noise import AdditiveNoise, DampedNoise
 from sanode.solvers import integrate
+from sanode.solvers.integrate import Noise
 
 DT = 0.03
 HILL_C = 1.0 / 8.0
@@ -58,6 +63,7 @@ class Problem:
     x0: Tensor
     targets: Tensor
     steps: int
+    attractors: Tensor
 
     @property
     def n_nodes(self) -> int:
@@ -81,7 +87,7 @@ def build_problem(n_nodes: int, batch: int, steps: int, *, dtype: torch.dtype = 
     drift = Drift(LinearDecay(), hill, coupling, beta=BETA)
     x0 = torch.rand(batch, n_nodes, generator=gen, dtype=dtype)
     labels = torch.randint(0, k, (batch,), generator=gen)
-    return Problem(drift, coupling, x0, attractors[labels], steps)
+    return Problem(drift, coupling, x0, attractors[labels], steps, attractors)
 
 
 def _loss(final: Tensor, targets: Tensor) -> Tensor:
@@ -93,7 +99,7 @@ def _clear(problem: Problem) -> None:
         p.grad = None
 
 
-def sanode_step(problem: Problem, *, fused: bool, noise: AdditiveNoise | None = None, seed: int = 0) -> float:
+def sanode_step(problem: Problem, *, fused: bool, noise: Noise | None = None, seed: int = 0) -> float:
     """Assemble A, integrate with sanode, MSE loss, backward; returns the loss."""
     _clear(problem)
     gen = torch.Generator().manual_seed(seed) if noise is not None else None
@@ -172,6 +178,9 @@ def methods(problem: Problem, *, stochastic: bool = True) -> dict[str, Callable[
         noise = AdditiveNoise(n, EPS)  # G = identity
         table["fused_sde"] = lambda: sanode_step(problem, fused=True, noise=noise)
         table["authors_sde"] = lambda: authors_sde_step(problem)
+        damped = DampedNoise(problem.attractors, 1.0, 1.0, "authors")
+        table["fused_damped"] = lambda: sanode_step(problem, fused=True, noise=damped)
+        table["plain_damped"] = lambda: sanode_step(problem, fused=False, noise=damped)
     return table
 
 
@@ -268,6 +277,7 @@ def run_shape(n_nodes: int, batch: int, steps: int, reps: int, *, stochastic: bo
     }
     if stochastic:
         ratios["fused_sde_speedup_over_authors_sde"] = times["authors_sde"] / times["fused_sde"]
+        ratios["fused_damped_speedup_over_plain_damped"] = times["plain_damped"] / times["fused_damped"]
     result["ratios"] = ratios
     return result
 

@@ -400,8 +400,15 @@ def test_benchmark_methods_compute_the_same_model():
     noise = bench.AdditiveNoise(12, bench.EPS)
     authors = bench.authors_sde_step(problem, seed=4)
     assert math.isclose(authors, bench.sanode_step(problem, fused=True, noise=noise, seed=4), rel_tol=1e-12)
+    damped = bench.DampedNoise(problem.attractors, 1.0, 1.0, "authors")
+    fused_damped = bench.sanode_step(problem, fused=True, noise=damped, seed=5)
+    grad_fused = problem.coupling.free.grad.clone()
+    plain_damped = bench.sanode_step(problem, fused=False, noise=damped, seed=5)
+    assert math.isclose(fused_damped, plain_damped, rel_tol=1e-12)
+    assert rel_err(grad_fused, problem.coupling.free.grad) < 1e-10
     times = bench.time_interleaved(bench.methods(problem), reps=1)
-    assert set(times) == {"fused", "plain", "torchdiffeq", "roofline", "fused_sde", "authors_sde"}
+    expected = {"fused", "plain", "torchdiffeq", "roofline", "fused_sde", "authors_sde", "fused_damped", "plain_damped"}
+    assert set(times) == expected
     assert all(t > 0 for t in times.values())
     probe = bench.memory_probe("fused", 12, 6, 8)
     assert probe["peak_bytes"] >= 0
