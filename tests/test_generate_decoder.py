@@ -120,7 +120,9 @@ def test_cli_trains_writes_outputs_and_reloads(tmp_path: Path, capsys: pytest.Ca
         ["generate", *common, "--n-train", "200", "--epochs", "2", "--hidden", "16", "--latent", "10",
          "--out", str(out), "--json", "--score-per-class", "20", "--n-test", "100"]
     )
+    threads = torch.get_num_threads()
     assert args.func(args) == 0
+    assert torch.get_num_threads() == threads  # --threads holds for the command only
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["command"] == "generate" and summary["dataset"] == "digits"
     assert {s["sampler"] for s in summary["scores"]} == {"empirical", "lna", "time_sample"}
@@ -132,7 +134,11 @@ def test_cli_trains_writes_outputs_and_reloads(tmp_path: Path, capsys: pytest.Ca
     assert (tmp_path / "b" / "samples_lna.png").exists()
 
 
-def test_cli_rejects_bad_arguments() -> None:
+def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
+    args = _parser().parse_args(["generate", "--threads", "-1", "--out", str(tmp_path / "never")])
+    with pytest.raises(ValueError, match="--threads"):
+        args.func(args)
+    assert not (tmp_path / "never").exists()
     with pytest.raises(SystemExit):
         _parser().parse_args(["generate", "--samplers", "gibbs"])
     with pytest.raises(SystemExit):

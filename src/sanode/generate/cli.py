@@ -20,6 +20,7 @@ import torch
 from sanode.analysis.lyapunov import UnstableJacobianError
 from sanode.checkpoint import atomic_write_text
 from sanode.data import load_splits
+from sanode.experiments.paper1 import torch_threads
 from sanode.generate.features import feature_correlations, traversal
 from sanode.generate.frechet import train_feature_net
 from sanode.generate.grids import save_grid
@@ -72,8 +73,15 @@ def _train_or_load(args: argparse.Namespace, out: Path, say: Any) -> tuple[Laten
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Train or load a generator, then write grids, a traversal and (optionally) scores."""
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
+    # Restored afterwards: an in-process caller (a notebook, the test suite) keeps its own setting.
+    with torch_threads(args.threads or None):
+        return _generate(args)
+
+
+def _generate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    torch.set_num_threads(args.threads)
     as_json = bool(getattr(args, "json", False))
     say = (lambda *a: None) if as_json else print
     out = Path(args.out)
@@ -167,7 +175,7 @@ def add_generate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--directions", type=int, default=4, help="leading eigenvectors in the traversal")
     p.add_argument("--score-per-class", type=int, default=0, help="samples per class to score (0: skip)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", default="runs/generate/latest")
     if not any(a.dest == "json" for a in p._actions):
         p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
