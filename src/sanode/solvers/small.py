@@ -20,15 +20,16 @@ this file. Without numba, :func:`available` is False and the eager fused path ru
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 
 import numpy as np
 import torch
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a declared dependency; this keeps a broken install usable
-    numba = None
+# numba is imported on first use (a quarter of a second that `import sanode` need not pay); it is
+# a declared dependency, and without it the eager fused path runs.
+_HAS_NUMBA = importlib.util.find_spec("numba") is not None
 
 __all__ = ["MAX_WORK", "applies", "available", "backward", "forward"]
 
@@ -42,8 +43,8 @@ ENV_SWITCH = "SANODE_SMALL_KERNELS"
 
 
 def available() -> bool:
-    """Whether numba is importable and the kernels are not switched off by ``SANODE_SMALL_KERNELS=0``."""
-    return numba is not None and os.environ.get(ENV_SWITCH, "1") != "0"
+    """Whether numba is installed and the kernels are not switched off by ``SANODE_SMALL_KERNELS=0``."""
+    return _HAS_NUMBA and os.environ.get(ENV_SWITCH, "1") != "0"
 
 
 def applies(rows: int, n: int, dtype: torch.dtype, device: torch.device) -> bool:
@@ -97,8 +98,9 @@ _compiled: dict[str, object] = {}
 
 def _kernel(name: str):  # type: ignore[no-untyped-def]
     if name not in _compiled:
-        if numba is None:
+        if not _HAS_NUMBA:
             raise RuntimeError("the small-problem kernels need numba: pip install numba")
+        numba = importlib.import_module("numba")
         source = {"forward": _forward_loop, "backward": _backward_loop}[name]
         # error_model="numpy": numba's default checks every division for a zero divisor, which
         # stops the element-wise loops from vectorising (measured: 1.6× slower kernels at N = 49).
