@@ -1322,22 +1322,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-# The options of `sanode reproduce` that only paper 1's plan reads, with their defaults.
-_PAPER1_OPTIONS: dict[str, tuple[str, object]] = {
-    "datasets": ("--datasets", ",".join(DATASETS)),
-    "variant": ("--variant", "authors"),
-    "device": ("--device", "cpu"),
-    "kappa": ("--kappa", 1.0),
-    "mnist_config": ("--mnist-config", None),
-    "workers": ("--workers", 1),
-    "seeds": ("--seeds", None),
-    "progress": ("--progress", False),
-}
+# The options of `sanode reproduce` that only paper 1's plan reads (argparse dests).
+_PAPER1_OPTIONS = ("datasets", "variant", "device", "kappa", "mnist_config", "workers", "seeds", "progress")
 
 
 def paper1_only_options(args: argparse.Namespace) -> list[str]:
-    """The paper-1-only options of ``args`` set to something other than their defaults."""
-    return [flag for key, (flag, default) in _PAPER1_OPTIONS.items() if getattr(args, key, default) != default]
+    """The paper-1-only options of ``args`` set to something other than their parser defaults."""
+    defaults: dict[str, object] = getattr(args, "paper1_defaults", {})
+    return [
+        "--" + dest.replace("_", "-")
+        for dest in _PAPER1_OPTIONS
+        if dest in defaults and getattr(args, dest, defaults[dest]) != defaults[dest]
+    ]
 
 
 def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -1380,4 +1376,6 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=int, help="paper 1: repetitions per σ, seeds 0..S-1 (default: the mode's; --full runs 5)")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
+    # One source for the defaults: paper 2 refuses any paper-1 option that differs from them.
+    p.set_defaults(paper1_defaults={dest: p.get_default(dest) for dest in _PAPER1_OPTIONS})
     return p
