@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from sanode.data.base import LabeledData
-from sanode.generate._checks import (
+from sanode.validation import (
     check_batch,
     check_generator,
     check_hidden,

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from sanode.analysis.lna import covariance_spectrum
-from sanode.generate._checks import check_batch, check_positive_float, check_positive_int
+from sanode.validation import check_batch, check_positive_float, check_positive_int
 
 __all__ = ["FEATURES", "Traversal", "feature_correlations", "image_features", "traversal"]
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from sanode.baselines import MLPClassifier, predict, train_baseline
 from sanode.data.base import LabeledData
-from sanode.generate._checks import check_batch, check_positive_int
+from sanode.validation import check_batch, check_positive_int
 
 __all__ = ["FeatureNet", "frechet_distance", "gaussian_fit", "local_frechet_distance", "train_feature_net"]
 

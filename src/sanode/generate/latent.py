@@ -36,7 +36,7 @@ from sanode.build import build_classifier
 from sanode.checkpoint import load_checkpoint, save_checkpoint
 from sanode.config import RunConfig
 from sanode.data.base import LabeledData
-from sanode.generate._checks import (
+from sanode.validation import (
     check_batch,
     check_generator,
     check_hidden,

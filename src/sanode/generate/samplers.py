@@ -23,7 +23,7 @@ from torch import Tensor
 
 from sanode.analysis.lna import attractor_covariance, attractor_jacobian, lna_noise
 from sanode.analysis.lyapunov import EquivalentNoiseReport, equivalent_noise
-from sanode.generate._checks import (
+from sanode.validation import (
     check_batch,
     check_class_index,
     check_generator,

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sanode.generate._checks import check_positive_int
+from sanode.validation import check_positive_int
 from sanode.generate.frechet import FeatureNet, local_frechet_distance
 from sanode.generate.samplers import Sampler
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from sanode.generate._checks import check_batch, check_positive_int
+from sanode.validation import check_batch, check_positive_int
 
 __all__ = ["ClassStatistics", "class_statistics"]
 

@@ -1,4 +1,5 @@
-"""Contract checks shared by the generation modules: refuse bad input at the public boundary."""
+"""Contract checks at the public boundary, shared by every module: refuse bad input with a message
+that names the argument and what it must be, before it becomes a NaN deep in a run."""
 
 from __future__ import annotations
 
