@@ -1,4 +1,4 @@
-"""Tests for sanode.checkpoint: round trips, refusal of damaged files, crash safety, RNG state."""
+"""Tests for sanode.io: atomic writes, checkpoint round trips, refusal of damaged files, crash safety, RNG state."""
 
 from __future__ import annotations
 
@@ -17,18 +17,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from sanode.checkpoint import (
-    PREVIOUS_SUFFIX,
-    CheckpointError,
-    CheckpointWarning,
-    atomic_write_bytes,
-    atomic_write_text,
-    capture_rng_state,
-    checkpoint_paths,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
+from sanode.io.atomic import atomic_write_bytes, atomic_write_text
+from sanode.io.checkpoint import PREVIOUS_SUFFIX, checkpoint_paths, load_checkpoint, save_checkpoint
+from sanode.io.errors import CheckpointError, CheckpointWarning
+from sanode.io.rng import capture_rng_state, restore_rng_state
 
 DTYPES = [torch.float32, torch.float64, torch.int64]
 

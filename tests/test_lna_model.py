@@ -22,7 +22,7 @@ from sanode.build import build_classifier
 from sanode.config import RunConfig
 from sanode.data.letters import templates
 from sanode.noise import AdditiveNoise
-from sanode.rundir import RunDir
+from sanode.io.rundir import RunDir
 
 
 def _letters_model(noise: dict | None = None, **model_keys: object):

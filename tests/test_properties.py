@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sanode.alphabet import cvfr_alphabet
-from sanode.checkpoint import load_checkpoint, save_checkpoint
+from sanode.io.checkpoint import load_checkpoint, save_checkpoint
 from sanode.corruptions.attacks import attack_a, attack_b
 from sanode.coupling import ProjectorCoupling, SpectralCoupling
 from sanode.coupling.base import PlantingError
