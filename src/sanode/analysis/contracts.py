@@ -28,9 +28,7 @@ def check_matrix(name: str, m: Tensor) -> None:
 
 def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
     if a.shape != b.shape:
-        raise ValueError(
-            f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
-        )
+        raise ValueError(f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, got {tuple(b.shape)}")
     if a.device != b.device:
         raise ValueError(f"{name_a} is on {a.device} but {name_b} is on {b.device}; move them together")
 

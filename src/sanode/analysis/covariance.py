@@ -32,9 +32,7 @@ def noise_covariance(G: Tensor | None, eps: float | Tensor, like: Tensor) -> Ten
     return (eps**2) * (g @ g.mT)
 
 
-def stationary_covariance(
-    J: Tensor, G: Tensor | None, eps: float | Tensor, *, method: Method = "auto"
-) -> Tensor:
+def stationary_covariance(J: Tensor, G: Tensor | None, eps: float | Tensor, *, method: Method = "auto") -> Tensor:
     """LNA stationary covariance Σ around a stable fixed point: J Σ + Σ Jᵀ + ε² G Gᵀ = 0.
 
     Paper 2 (method-notes §2.2, ``lyapunov_cov``): the stationary law of dx = F(x) dt + ε G dW near
@@ -82,9 +80,7 @@ def lyapunov_residual(J: Tensor, Sigma: Tensor, G: Tensor | None, eps: float | T
     return J @ Sigma + Sigma @ J.mT + noise_covariance(G, eps, J)
 
 
-def lyapunov_regulariser(
-    J: Tensor, Sigma_target: Tensor, G: Tensor | None, eps: float | Tensor
-) -> Tensor:
+def lyapunov_regulariser(J: Tensor, Sigma_target: Tensor, G: Tensor | None, eps: float | Tensor) -> Tensor:
     """Paper 2's Lyapunov regulariser: mean_ij (J Σ* + Σ* Jᵀ + ε² G Gᵀ)_ij² for a target covariance Σ*.
 
     It vanishes exactly when Σ* is the LNA covariance of (J, G, ε), so adding it to a loss imposes the

@@ -123,9 +123,7 @@ def shear(images: Tensor, c: float, generator: torch.Generator | None) -> Tensor
     """``out(p) = in(A (p − centre) + centre)``, A = [[1, −sin(±c)], [0, cos(±c)]]."""
     angle = c * signs((images.shape[0],), generator, images)
     one, zero = torch.ones_like(angle), torch.zeros_like(angle)
-    linear = torch.stack(
-        [torch.stack([one, -torch.sin(angle)], -1), torch.stack([zero, torch.cos(angle)], -1)], -2
-    )
+    linear = torch.stack([torch.stack([one, -torch.sin(angle)], -1), torch.stack([zero, torch.cos(angle)], -1)], -2)
     return _warp(images, linear)
 
 

@@ -138,10 +138,7 @@ def zigzag(images: Tensor, c: int, generator: torch.Generator | None) -> Tensor:
     vertices = _zigzag_vertices(start, rise, run, 2.0 * unit)
     points = _pixel_coordinates(side, images)
     distance = torch.stack(
-        [
-            _segment_distance(points, vertices[:, k], vertices[:, k + 1])
-            for k in range(vertices.shape[1] - 1)
-        ]
+        [_segment_distance(points, vertices[:, k], vertices[:, k + 1]) for k in range(vertices.shape[1] - 1)]
     ).amin(dim=0)
     strokes = _ink(distance).reshape(batch, c, side, side).sum(dim=1)
     return images + strokes

@@ -251,9 +251,7 @@ def _check_expected(
                 f"tensor {name!r} has dtype {dtype_name(tensor.dtype)} where {dtype_name(dtype)} was expected"
             )
     if problems:
-        raise CheckpointError(
-            f"checkpoint {tensor_path} does not hold what the caller expects: " + "; ".join(problems)
-        )
+        raise CheckpointError(f"checkpoint {tensor_path} does not hold what the caller expects: " + "; ".join(problems))
 
 
 def _validate_expected(expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]]) -> None:
@@ -264,14 +262,10 @@ def _validate_expected(expected: Mapping[str, tuple[tuple[int, ...], torch.dtype
         if ok:
             shape, dtype = spec
             ok = (
-                isinstance(shape, tuple)
-                and all(is_int(s) and s >= 0 for s in shape)
-                and isinstance(dtype, torch.dtype)
+                isinstance(shape, tuple) and all(is_int(s) and s >= 0 for s in shape) and isinstance(dtype, torch.dtype)
             )
         if not ok:
-            raise ValueError(
-                f"expected[{name!r}] is {spec!r}; give (shape, dtype) such as ((784, 784), torch.float32)"
-            )
+            raise ValueError(f"expected[{name!r}] is {spec!r}; give (shape, dtype) such as ((784, 784), torch.float32)")
 
 
 def load_checkpoint(

@@ -144,9 +144,7 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def _manifest(tensors: Mapping[str, Tensor]) -> dict[str, dict[str, Any]]:
-    return {
-        name: {"dtype": dtype_name(t.dtype), "shape": list(t.shape)} for name, t in sorted(tensors.items())
-    }
+    return {name: {"dtype": dtype_name(t.dtype), "shape": list(t.shape)} for name, t in sorted(tensors.items())}
 
 
 def clean_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
