@@ -148,7 +148,7 @@ def corrupt(
     severity: int,
     *,
     generator: torch.Generator | None = None,
-    image_shape: tuple[int, int] | None = None,
+    image_shape: tuple[int, ...] | None = None,
 ) -> Tensor:
     """Apply the common corruption ``name`` at ``severity`` to a batch of square grayscale images.
 

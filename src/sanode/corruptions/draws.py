@@ -18,9 +18,7 @@ def draw_device(generator: torch.Generator | None, like: Tensor) -> torch.device
     return generator.device if generator is not None else like.device
 
 
-def uniform(
-    shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor, dtype: torch.dtype | None = None
-) -> Tensor:
+def uniform(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
     """U[0, 1) numbers of ``dtype`` (default: ``like``'s) on ``like``'s device."""
     dtype = like.dtype if dtype is None else dtype
     return torch.rand(shape, generator=generator, device=draw_device(generator, like), dtype=dtype).to(like.device)

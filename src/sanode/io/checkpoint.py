@@ -243,13 +243,9 @@ def _check_expected(
             continue
         tensor = tensors[name]
         if tuple(tensor.shape) != tuple(shape):
-            problems.append(
-                f"tensor {name!r} has shape {shape_text(tensor.shape)} where {shape_text(shape)} was expected"
-            )
+            problems.append(f"tensor {name!r} has shape {shape_text(tensor.shape)} where {shape_text(shape)} was expected")
         if tensor.dtype != dtype:
-            problems.append(
-                f"tensor {name!r} has dtype {dtype_name(tensor.dtype)} where {dtype_name(dtype)} was expected"
-            )
+            problems.append(f"tensor {name!r} has dtype {dtype_name(tensor.dtype)} where {dtype_name(dtype)} was expected")
     if problems:
         raise CheckpointError(f"checkpoint {tensor_path} does not hold what the caller expects: " + "; ".join(problems))
 
@@ -261,9 +257,7 @@ def _validate_expected(expected: Mapping[str, tuple[tuple[int, ...], torch.dtype
         ok = isinstance(spec, tuple) and len(spec) == 2
         if ok:
             shape, dtype = spec
-            ok = (
-                isinstance(shape, tuple) and all(is_int(s) and s >= 0 for s in shape) and isinstance(dtype, torch.dtype)
-            )
+            ok = isinstance(shape, tuple) and all(is_int(s) and s >= 0 for s in shape) and isinstance(dtype, torch.dtype)
         if not ok:
             raise ValueError(f"expected[{name!r}] is {spec!r}; give (shape, dtype) such as ((784, 784), torch.float32)")
 

@@ -23,15 +23,11 @@ def load_model(run_dir: str | Path) -> tuple[AttractorClassifier, RunConfig, dic
     run = RunDir(run_dir)
     config = run.config()
     if not run.has_checkpoint():
-        raise FileNotFoundError(
-            f"{run.path} has no checkpoint; train into it first (sanode train --run-dir {run.path})"
-        )
+        raise FileNotFoundError(f"{run.path} has no checkpoint; train into it first (sanode train --run-dir {run.path})")
     tensors, meta = run.load()
     state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     if "attractors" not in state:
-        raise ValueError(
-            f"the checkpoint in {run.path} holds no planted attractors; it was not written by sanode train"
-        )
+        raise ValueError(f"the checkpoint in {run.path} holds no planted attractors; it was not written by sanode train")
     model = build_classifier(config, meta["n_nodes"], meta["n_classes"], attractors=state["attractors"])
     model.load_state_dict(state)
     model.eval()

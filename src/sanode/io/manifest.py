@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import torch
@@ -189,7 +189,8 @@ def shape_text(shape: Any) -> str:
     return str(tuple(int(s) for s in shape))
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
+    """An int that is not a bool (JSON true/false must not pass as 1/0)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -207,9 +208,7 @@ def read_record(record_path: Path) -> dict[str, Any]:
     try:
         record = json.loads(text)
     except ValueError as exc:
-        raise CheckpointError(
-            f"checkpoint record {record_path} is not valid JSON (truncated or corrupted?): {exc}"
-        ) from exc
+        raise CheckpointError(f"checkpoint record {record_path} is not valid JSON (truncated or corrupted?): {exc}") from exc
 
     def bad(problem: str) -> CheckpointError:
         return CheckpointError(f"checkpoint record {record_path} is malformed: {problem}")
@@ -240,31 +239,22 @@ def read_record(record_path: Path) -> dict[str, Any]:
             or not isinstance(entry.get("shape"), list)
             or not all(is_int(s) and s >= 0 for s in entry["shape"])
         ):
-            raise bad(
-                f"manifest entry for tensor {name!r} is {entry!r}; expected {{'dtype': str, 'shape': [int, ...]}}"
-            )
+            raise bad(f"manifest entry for tensor {name!r} is {entry!r}; expected {{'dtype': str, 'shape': [int, ...]}}")
     if not isinstance(record.get("metadata"), dict):
         raise bad("'metadata' is missing or not an object")
     return record
 
 
 def _manifest_mismatches(tensors: Mapping[str, Tensor], manifest: Mapping[str, Any]) -> list[str]:
-    problems = [
-        f"tensor {name!r} listed in the manifest is missing from the file" for name in manifest if name not in tensors
-    ]
-    problems += [
-        f"tensor {name!r} in the file is not listed in the manifest" for name in tensors if name not in manifest
-    ]
+    problems = [f"tensor {name!r} listed in the manifest is missing from the file" for name in manifest if name not in tensors]
+    problems += [f"tensor {name!r} in the file is not listed in the manifest" for name in tensors if name not in manifest]
     for name in manifest.keys() & tensors.keys():
         tensor, entry = tensors[name], manifest[name]
         if dtype_name(tensor.dtype) != entry["dtype"]:
-            problems.append(
-                f"tensor {name!r} has dtype {dtype_name(tensor.dtype)} where the manifest records {entry['dtype']}"
-            )
+            problems.append(f"tensor {name!r} has dtype {dtype_name(tensor.dtype)} where the manifest records {entry['dtype']}")
         if list(tensor.shape) != entry["shape"]:
             problems.append(
-                f"tensor {name!r} has shape {shape_text(tensor.shape)} "
-                f"where the manifest records {shape_text(entry['shape'])}"
+                f"tensor {name!r} has shape {shape_text(tensor.shape)} where the manifest records {shape_text(entry['shape'])}"
             )
     return problems
 
@@ -288,9 +278,7 @@ def verify_tensor_bytes(data: bytes, record: Mapping[str, Any]) -> tuple[dict[st
         # Only a short file that no longer parses is a truncation; a short file that does
         # parse was rewritten, and the manifest comparison below says how.
         truncated = tensors is None and len(data) < size
-        problems.append(
-            f"it is {'truncated: ' if truncated else ''}{len(data)} bytes where the manifest records {size}"
-        )
+        problems.append(f"it is {'truncated: ' if truncated else ''}{len(data)} bytes where the manifest records {size}")
     if tensors is None:
         problems.append(parse_problem)
     else:

@@ -58,12 +58,8 @@ def capture_rng_state(*generators: torch.Generator) -> dict[str, Tensor]:
     state[f"{RNG_PREFIX}numpy.gauss"] = torch.tensor([float(cached_gaussian)], dtype=torch.float64)
     version, internal, gauss_next = random.getstate()
     state[f"{RNG_PREFIX}python.internal"] = torch.tensor(internal, dtype=torch.int64)
-    state[f"{RNG_PREFIX}python.version_has_gauss"] = torch.tensor(
-        [int(version), int(gauss_next is not None)], dtype=torch.int64
-    )
-    state[f"{RNG_PREFIX}python.gauss"] = torch.tensor(
-        [0.0 if gauss_next is None else float(gauss_next)], dtype=torch.float64
-    )
+    state[f"{RNG_PREFIX}python.version_has_gauss"] = torch.tensor([int(version), int(gauss_next is not None)], dtype=torch.int64)
+    state[f"{RNG_PREFIX}python.gauss"] = torch.tensor([0.0 if gauss_next is None else float(gauss_next)], dtype=torch.float64)
     for i, generator in enumerate(generators):
         state[f"{RNG_PREFIX}generator.{i}"] = generator.get_state()
     return state

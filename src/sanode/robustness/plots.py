@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -52,7 +52,8 @@ def plot_accuracy_vs_p(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for label, value in tables.items():
-        seeds = [value] if value and isinstance(value[0], Mapping) else list(value)
+        # One table (a sequence of row mappings) or several (one per seed).
+        seeds = cast(list[Sequence[Mapping[str, Any]]], [value] if value and isinstance(value[0], Mapping) else list(value))
         if not seeds or not all(seeds):
             raise ValueError(f"table {label!r} has no rows")
         curves = [_curve(rows, x_key, column) for rows in seeds]
@@ -67,9 +68,7 @@ def plot_accuracy_vs_p(
             spread = _curve(seeds[0], x_key, f"{column}_std")[1]
         else:
             spread = np.zeros_like(mean)
-        (line,) = ax.plot(
-            xs, mean, marker="o", markersize=3, label=f"{label} (n={len(seeds)})" if len(seeds) > 1 else label
-        )
+        (line,) = ax.plot(xs, mean, marker="o", markersize=3, label=f"{label} (n={len(seeds)})" if len(seeds) > 1 else label)
         if error_bands and np.any(spread > 0):
             ax.fill_between(xs, mean - spread, mean + spread, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(x_key)

@@ -110,12 +110,7 @@ def as_predict(
     """
     if isinstance(model, AttractorClassifier):
         return attractor_predict(
-            model,
-            rules=rules,
-            n_realisations=n_realisations,
-            generator=generator,
-            batch_size=batch_size,
-            threshold=threshold,
+            model, rules=rules, n_realisations=n_realisations, generator=generator, batch_size=batch_size, threshold=threshold
         )
     if n_realisations != 1:
         raise ValueError("n_realisations > 1 needs an AttractorClassifier; a callable must draw its own realisations")

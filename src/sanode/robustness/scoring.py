@@ -85,9 +85,7 @@ def score_predictions(prediction: Prediction, y: Tensor) -> RealisationResult:
     n = max(int(y.numel()), 1)
     for rule, labels in predictions.items():
         if labels.ndim != 2 or labels.shape[1] != y.numel():
-            raise ValueError(
-                f"rule {rule!r}: predictions of shape {tuple(labels.shape)} do not match {y.numel()} labels"
-            )
+            raise ValueError(f"rule {rule!r}: predictions of shape {tuple(labels.shape)} do not match {y.numel()} labels")
         truth = y.to(labels.device)
         single[rule] = (labels == truth).sum(1).double() / n
         votes[rule] = majority_vote(labels)
@@ -114,11 +112,6 @@ def evaluate_realisations(
     if y.ndim != 1 or y.numel() != len(x):
         raise ValueError(f"y must have shape ({len(x)},), got {tuple(y.shape)}")
     predict = attractor_predict(
-        model,
-        rules=rules,
-        n_realisations=n_realisations,
-        generator=generator,
-        batch_size=batch_size,
-        threshold=threshold,
+        model, rules=rules, n_realisations=n_realisations, generator=generator, batch_size=batch_size, threshold=threshold
     )
     return score_predictions(predict(x), y)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sanode.corruptions import CORRUPTIONS, attack_a, attack_b, attack_grid, corrupt
+from sanode.corruptions import CORRUPTIONS, AdditiveReading, ReplaceMode, attack_a, attack_b, attack_grid, corrupt
 from sanode.data.base import LabeledData
 from sanode.model import AttractorClassifier
 from sanode.robustness.predict import DEFAULT_RULES, Predict, Prediction, as_predict, labels_by_rule
@@ -44,8 +44,8 @@ def accuracy_vs_attack(
     attack: str,
     ps: Sequence[float],
     *,
-    mode: str = "exact",
-    reading: str = "per_pixel",
+    mode: ReplaceMode = "exact",
+    reading: AdditiveReading = "per_pixel",
     clip: bool = False,
     n_realisations: int = 1,
     generator: torch.Generator | None = None,
@@ -89,12 +89,7 @@ def accuracy_vs_attack(
     else:
         fn = functools.partial(attack_b, reading=reading, clip=clip)
     predict = as_predict(
-        model,
-        rules=rules,
-        n_realisations=n_realisations,
-        generator=generator,
-        batch_size=batch_size,
-        threshold=threshold,
+        model, rules=rules, n_realisations=n_realisations, generator=generator, batch_size=batch_size, threshold=threshold
     )
     chunk = max(1, batch_size // len(levels))
     parts: list[dict[str, Tensor]] = []
@@ -105,9 +100,7 @@ def accuracy_vs_attack(
         parts.append({rule: lab.reshape(lab.shape[0], len(levels), m) for rule, lab in labels.items()})
     rows = []
     for j, p in enumerate(levels):
-        scored = score_predictions(
-            {rule: torch.cat([part[rule][:, j] for part in parts], dim=1) for rule in parts[0]}, data.y
-        )
+        scored = score_predictions({rule: torch.cat([part[rule][:, j] for part in parts], dim=1) for rule in parts[0]}, data.y)
         rows.append(
             {
                 "attack": attack,
@@ -156,17 +149,10 @@ def accuracy_vs_corruption(
     if unknown:
         raise ValueError(f"unknown corruption(s) {unknown}; valid names: {', '.join(CORRUPTIONS)}")
     predict = as_predict(
-        model,
-        rules=rules,
-        n_realisations=n_realisations,
-        generator=generator,
-        batch_size=batch_size,
-        threshold=threshold,
+        model, rules=rules, n_realisations=n_realisations, generator=generator, batch_size=batch_size, threshold=threshold
     )
     shape = tuple(data.image_shape) if data.image_shape is not None else None
-    jobs: list[tuple[str, int]] = ([("clean", 0)] if include_clean else []) + [
-        (n, s) for n in names for s in severities
-    ]
+    jobs: list[tuple[str, int]] = ([("clean", 0)] if include_clean else []) + [(n, s) for n in names for s in severities]
     rows = []
     for name, severity in jobs:
         x = data.x if name == "clean" else corrupt(data.x, name, severity, generator=generator, image_shape=shape)

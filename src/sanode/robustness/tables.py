@@ -47,7 +47,5 @@ def write_table(rows: Sequence[Mapping[str, Any]], path_stem: str | Path) -> tup
         writer.writerow({key: _jsonable(value) for key, value in row.items()})
     clean = [{key: _jsonable(value) for key, value in row.items()} for row in rows]
     csv_path = atomic_write_text(stem.with_name(stem.name + ".csv"), buffer.getvalue())
-    json_path = atomic_write_text(
-        stem.with_name(stem.name + ".json"), json.dumps(clean, indent=2, allow_nan=False) + "\n"
-    )
+    json_path = atomic_write_text(stem.with_name(stem.name + ".json"), json.dumps(clean, indent=2, allow_nan=False) + "\n")
     return csv_path, json_path
