@@ -1,4 +1,5 @@
-# TEMP-SHIM: moved to sanode.io.checkpoint (atomic writes: sanode.io.atomic; RNG state: sanode.io.rng)
+# TEMP-SHIM: moved to sanode.io.checkpoint
+# (atomic writes: sanode.io.atomic; RNG state: sanode.io.rng; errors: sanode.io.errors)
 from sanode.io.atomic import *  # noqa: F401,F403
 from sanode.io.atomic import atomic_write_bytes, atomic_write_text, fsync_dir  # noqa: F401
 from sanode.io.checkpoint import *  # noqa: F401,F403
