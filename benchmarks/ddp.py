@@ -30,7 +30,7 @@ import torch
 
 from sanode import distributed
 from sanode.config import RunConfig, load_config
-from sanode.rundir import RunDir
+from sanode.io.rundir import RunDir
 
 CONFIGS = {
     "letters": ("paper1-letters", []),

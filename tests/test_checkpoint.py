@@ -1,4 +1,4 @@
-"""Tests for sanode.checkpoint: round trips, refusal of damaged files, crash safety, RNG state."""
+"""Tests for sanode.io: atomic writes, checkpoint round trips, refusal of damaged files, crash safety, RNG state."""
 
 from __future__ import annotations
 
@@ -17,18 +17,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from sanode.checkpoint import (
-    PREVIOUS_SUFFIX,
-    CheckpointError,
-    CheckpointWarning,
-    atomic_write_bytes,
-    atomic_write_text,
-    capture_rng_state,
-    checkpoint_paths,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
+from sanode.io.atomic import atomic_write_bytes, atomic_write_text, atomic_writer
+from sanode.io.checkpoint import PREVIOUS_SUFFIX, checkpoint_paths, load_checkpoint, save_checkpoint
+from sanode.io.errors import CheckpointError, CheckpointWarning
+from sanode.io.rng import capture_rng_state, restore_rng_state
 
 DTYPES = [torch.float32, torch.float64, torch.int64]
 
@@ -371,6 +363,21 @@ def test_atomic_write_text_and_bytes(tmp_path: Path) -> None:
     assert not _leftover_temp_files(target.parent)
     with pytest.raises(ValueError, match="needs bytes"):
         atomic_write_bytes(target, "text")  # type: ignore[arg-type]
+
+
+def test_atomic_writer_commits_only_a_completed_block(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "download.gz"
+    with atomic_writer(target) as out:
+        out.write(b"first ")
+        out.write(b"part")
+        assert not target.exists()  # nothing visible before the block ends
+    assert target.read_bytes() == b"first part"
+    with pytest.raises(RuntimeError, match="checksum"):
+        with atomic_writer(target) as out:
+            out.write(b"tampered")
+            raise RuntimeError("checksum mismatch")
+    assert target.read_bytes() == b"first part"
+    assert not _leftover_temp_files(target.parent)
 
 
 def test_atomic_write_crash_keeps_old_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

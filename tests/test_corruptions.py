@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from sanode.corruptions import (
+    CORRUPTION_FUNCTIONS,
     CORRUPTIONS,
     SEVERITY_TABLES,
     AdditiveUniformAttack,
@@ -440,6 +441,13 @@ def test_occlusion_covers_a_square_patch_with_one_value(severity: int) -> None:
     fills = [out[i][hit[i].reshape(-1)].unique().tolist() for i in range(len(out))]
     assert all(f in ([0.0], [1.0]) for f in fills)
     assert {f[0] for f in fills} == {0.0, 1.0}
+
+
+def test_every_corruption_of_the_suite_is_registered() -> None:
+    assert set(CORRUPTION_FUNCTIONS) == set(CORRUPTIONS) == set(SEVERITY_TABLES)
+    assert CORRUPTIONS[:3] == ("gaussian_noise", "shot_noise", "impulse_noise")  # the suite keeps its table order
+    with pytest.raises(ValueError, match="unknown corruption 'fog'; choose one of"):
+        CORRUPTION_FUNCTIONS.get("fog")
 
 
 def test_unknown_name_lists_the_valid_ones() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sanode.analysis.covariance import stationary_covariance
 from sanode.analysis.lna import attractor_covariance, attractor_jacobian
-from sanode.analysis.lyapunov import stationary_covariance
 from sanode.build import build_classifier
 from sanode.config import RunConfig
 from sanode.generate import (

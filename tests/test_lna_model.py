@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from sanode.analysis.covariance import lyapunov_residual
 from sanode.analysis.lna import (
     add_lna_parser,
     attractor_covariance,
@@ -17,12 +18,12 @@ from sanode.analysis.lna import (
     lna_check,
     lna_noise,
 )
-from sanode.analysis.lyapunov import UnstableJacobianError, lyapunov_residual
+from sanode.analysis.lyapunov import UnstableJacobianError
 from sanode.build import build_classifier
 from sanode.config import RunConfig
 from sanode.data.letters import templates
+from sanode.io.rundir import RunDir
 from sanode.noise import AdditiveNoise
-from sanode.rundir import RunDir
 
 
 def _letters_model(noise: dict | None = None, **model_keys: object):

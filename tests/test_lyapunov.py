@@ -1,4 +1,4 @@
-"""Tests for the linear noise approximation (sanode.analysis.lyapunov)."""
+"""Tests for the linear noise approximation (sanode.analysis: lyapunov, covariance, equivalent_noise, ou)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ import torch
 from torch import Tensor
 
 from sanode.analysis import lyapunov as lyap
-from sanode.analysis.lyapunov import (
-    EquivalentNoiseReport,
-    UnstableJacobianError,
-    equivalent_noise,
+from sanode.analysis.covariance import (
     lyapunov_regulariser,
     lyapunov_residual,
-    simulate_ou_covariance,
-    solve_lyapunov,
     stationary_covariance,
 )
+from sanode.analysis.equivalent_noise import EquivalentNoiseReport, equivalent_noise
+from sanode.analysis.lyapunov import UnstableJacobianError, solve_lyapunov
+from sanode.analysis.ou import simulate_ou_covariance
 
 try:
     from threadpoolctl import threadpool_limits

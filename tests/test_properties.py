@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sanode.alphabet import cvfr_alphabet
-from sanode.checkpoint import load_checkpoint, save_checkpoint
 from sanode.corruptions.attacks import attack_a, attack_b
 from sanode.coupling import ProjectorCoupling, SpectralCoupling
 from sanode.coupling.base import PlantingError
 from sanode.data.arrays import from_arrays
 from sanode.dynamics import Drift, HillFilter, LinearDecay
+from sanode.io.checkpoint import load_checkpoint, save_checkpoint
 from sanode.readout import UNDECIDED, classify
 from sanode.solvers import integrate
 

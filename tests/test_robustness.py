@@ -99,6 +99,16 @@ def test_strong_noise_makes_realisations_differ(model, letters):
     assert torch.equal(again.predictions["nearest"], labels)
 
 
+def test_stochastic_prediction_is_the_models_own_forward(model, letters):
+    """attractor_predict integrates through model(x, generator=...), so one realisation in one chunk
+    draws exactly the noise of a direct call with the same seed."""
+    model.noise = AdditiveNoise(49, 1.0)
+    predict = attractor_predict(model, rules=("nearest",), n_realisations=1, generator=seeded(3), batch_size=len(letters))
+    direct = model.predict(letters.x, "nearest", generator=seeded(3))
+    assert torch.equal(predict(letters.x)["nearest"][0], direct)
+    assert not torch.equal(direct, model.predict(letters.x, "nearest", generator=seeded(4)))  # the noise matters
+
+
 @pytest.mark.parametrize("batch_size", [7, 1000])
 def test_deterministic_realisations_agree_with_evaluate(model, letters, batch_size):
     result = evaluate_realisations(model, letters.x, letters.y, n_realisations=3, generator=seeded(), batch_size=batch_size)

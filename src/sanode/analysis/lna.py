@@ -29,7 +29,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sanode.analysis.lyapunov import UnstableJacobianError, stationary_covariance
+from sanode.analysis.covariance import stationary_covariance
+from sanode.analysis.lyapunov import UnstableJacobianError
 from sanode.analysis.stability import jacobians
 from sanode.dynamics.drift import FrozenDrift
 from sanode.model import AttractorClassifier

@@ -14,10 +14,12 @@ from sanode.corruptions.attacks import (
     attack_b,
     attack_grid,
 )
+from sanode.corruptions.base import CORRUPTION_FUNCTIONS
 from sanode.corruptions.common import CORRUPTIONS, SEVERITY_TABLES, corrupt
 
 __all__ = [
     "ADDITIVE_READINGS",
+    "CORRUPTION_FUNCTIONS",
     "CORRUPTIONS",
     "REPLACE_MODES",
     "SEVERITY_TABLES",

@@ -32,6 +32,8 @@ from typing import Literal, Protocol
 import torch
 from torch import Tensor
 
+from sanode.corruptions.draws import uniform
+
 ReplaceMode = Literal["exact", "bernoulli"]
 AdditiveReading = Literal["per_pixel", "shared"]
 
@@ -87,18 +89,6 @@ def _check_intensity(p: float, *, upper: float | None, attack: str) -> float:
     return value
 
 
-def _uniform(
-    shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor, dtype: torch.dtype | None = None
-) -> Tensor:
-    """U[0, 1) numbers of ``dtype`` (default: ``like``'s) on ``like``'s device, drawn from ``generator``.
-
-    Drawn on the generator's own device (a CPU generator cannot fill a CUDA tensor) and moved.
-    """
-    device = generator.device if generator is not None else like.device
-    dtype = like.dtype if dtype is None else dtype
-    return torch.rand(shape, generator=generator, device=device, dtype=dtype).to(like.device)
-
-
 def _finish(x: Tensor, clip: bool) -> Tensor:
     return x.clamp(0.0, 1.0) if clip else x
 
@@ -145,12 +135,12 @@ def attack_a(
         # The k smallest of N i.i.d. keys are a uniform k-subset, drawn for every image at once.
         # Keys in at least single precision: half-precision ties would bias the subset.
         key_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        keys = _uniform(tuple(x.shape), generator, x, key_dtype)
+        keys = uniform(tuple(x.shape), generator, x, key_dtype)
         chosen = keys.argsort(dim=-1)[..., :k]
         attacked = torch.zeros(x.shape, dtype=torch.bool, device=x.device).scatter_(-1, chosen, True)
     else:
-        attacked = _uniform(tuple(x.shape), generator, x) < p
-    values = _uniform(tuple(x.shape), generator, x)
+        attacked = uniform(tuple(x.shape), generator, x) < p
+    values = uniform(tuple(x.shape), generator, x)
     return _finish(torch.where(attacked, values, x), clip)
 
 
@@ -195,7 +185,7 @@ def attack_b(
     if p == 0.0:
         return _finish(x.clone(), clip)
     shape = tuple(x.shape) if reading == "per_pixel" else (*x.shape[:-1], 1)
-    offset = (2.0 * _uniform(shape, generator, x) - 1.0) * p
+    offset = (2.0 * uniform(shape, generator, x) - 1.0) * p
     return _finish(x + offset, clip)
 
 

@@ -5,32 +5,41 @@ needed file wins; a directory ``D`` may hold the files directly or in ``D/<name>
 
 1. the explicit ``data_dir`` argument (the CLI's ``--data-dir``);
 2. the environment variable ``SANODE_DATA``;
-3. ``../shared/data`` next to the repository root (the checkout this package lives in);
+3. ``../shared/data`` beside the repository checkout this package was imported from
+   (:data:`REPO_SHARED_DATA`; the development fallback, see there);
 4. ``../shared/data`` relative to the current working directory;
 5. the user cache, ``$XDG_CACHE_HOME/sanode/<name>`` or ``~/.cache/sanode/<name>``;
 6. only with ``download=True``: the dataset's public mirrors, written into the user cache.
 
 Every file is identified by its MD5 checksum, so wherever it is found the bytes are the same.
+This module sits in the data layer: of the I/O package it uses only the atomic-write primitive
+(:func:`sanode.io.atomic.atomic_writer`), never the checkpoint format.
 """
 
 from __future__ import annotations
 
-
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sanode.checkpoint import fsync_dir
+from sanode.io.atomic import atomic_writer
 
 ENV_VAR = "SANODE_DATA"
 
-# /work/main/src/sanode/data/locate.py -> parents[3] is the repository root.
 REPO_SHARED_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+"""The repository-checkout fallback: ``<checkout>/../shared/data``.
+
+When sanode runs from a source checkout (``<checkout>/src/sanode/data/locate.py``, an editable
+install or ``PYTHONPATH=src``), ``parents[3]`` of this file is ``<checkout>``, and datasets shared
+by several checkouts of the project live beside it in ``../shared/data``. For an installed wheel
+(``<prefix>/lib/pythonX.Y/site-packages/sanode/...``) the same expression names
+``<prefix>/lib/shared/data``, which normally does not exist, so the entry is searched and skipped
+harmlessly; users of an installed sanode set ``SANODE_DATA`` or pass ``data_dir``. It is a module
+attribute so that tests can point it at a temporary directory."""
 
 _CHUNK = 1 << 20
 _DOWNLOAD_TIMEOUT_S = 60.0
@@ -208,25 +217,16 @@ def download_file(spec: DatasetSpec, filename: str, target_dir: Path) -> Path:
 
 
 def _download_atomic(url: str, dest: Path, expected_md5: str) -> Path:
+    """Stream ``url`` into ``dest``, hashing on the way; a checksum mismatch discards the bytes."""
     digest = hashlib.md5(usedforsecurity=False)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_writer(dest) as out:
+        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
         actual = digest.hexdigest()
         if actual != expected_md5.lower():
             raise DataError(f"checksum mismatch for {url}: MD5 is {actual}, expected {expected_md5}")
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(dest.parent)
     return dest
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sanode.analysis.lyapunov import lyapunov_regulariser
+from sanode.analysis.covariance import lyapunov_regulariser
 from sanode.build import build_classifier
 from sanode.checkpoint import load_checkpoint, save_checkpoint
 from sanode.config import RunConfig

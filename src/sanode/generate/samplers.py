@@ -21,8 +21,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from sanode.analysis.equivalent_noise import EquivalentNoiseReport, equivalent_noise
 from sanode.analysis.lna import attractor_covariance, attractor_jacobian, lna_noise
-from sanode.analysis.lyapunov import EquivalentNoiseReport, equivalent_noise
 from sanode.validation import (
     check_batch,
     check_class_index,
