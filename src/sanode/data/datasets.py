@@ -63,8 +63,9 @@ class Letters(Dataset):
     noise: float = 0.2
 
     def load(self, *, n_train: int | None, n_test: int | None, seed: int) -> tuple[LabeledData, LabeledData]:
-        sizes = {"n_train": n_train or 3000, "n_test": n_test or 1000, "noise": self.noise, "seed": seed}
-        return load_letters("train", **sizes), load_letters("test", **sizes)
+        n_train, n_test = n_train or 3000, n_test or 1000
+        train = load_letters("train", n_train=n_train, n_test=n_test, noise=self.noise, seed=seed)
+        return train, load_letters("test", n_train=n_train, n_test=n_test, noise=self.noise, seed=seed)
 
     def templates(self) -> Tensor | None:
         return letter_templates()
