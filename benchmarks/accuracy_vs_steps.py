@@ -35,7 +35,7 @@ from sanode.config import load_config
 from sanode.dynamics import FrozenDrift, HillFilter, LinearDecay
 from sanode.solvers import get_solver, integrate
 from sanode.solvers.fused import fused_unavailable_reason
-from sanode.train import TrainingDiverged, train
+from sanode.training import TrainingDiverged, train
 
 METHODS = ("euler", "exp_euler", "heun")
 STEPS = (5, 10, 20, 50)

@@ -1,6 +1,6 @@
 """Data-parallel training throughput: 1 process vs K processes (gloo, CPU), same global batch.
 
-Each configuration trains the same config through ``sanode.train.train`` in freshly spawned
+Each configuration trains the same config through ``sanode.training.train`` in freshly spawned
 processes (``sanode.distributed.launch_local``, which wires them as torchrun would; the
 1-process case is spawned too, so both pay the same start-up). Throughput is measured from
 rank 0's metrics.jsonl, whose ``seconds`` field is cumulative: samples/s = n_train ·
@@ -40,7 +40,7 @@ CONFIGS = {
 
 def _train(config: dict, run_dir: str) -> None:
     """Worker: one training run (rank 0 writes ``run_dir``)."""
-    from sanode.train import train
+    from sanode.training import train
 
     train(RunConfig.from_dict(config), run_dir, progress=False)
 

@@ -146,7 +146,7 @@ def stage_diagnose(args: argparse.Namespace) -> None:
 
 def stage_classifier_space(args: argparse.Namespace) -> None:
     from sanode.config import load_config
-    from sanode.train import train
+    from sanode.training import train
 
     t0 = time.perf_counter()
     config = load_config(

@@ -1,7 +1,7 @@
 """Wall time until MNIST test accuracy first reaches a target (default 98.0 %).
 
 Trains a named config (default ``fast-mnist``: projector planting, 50 fused Euler steps, 3
-epochs, cosine learning rate) through the library's own :func:`sanode.train.train` and, after
+epochs, cosine learning rate) through the library's own :func:`sanode.training.train` and, after
 every epoch, evaluates the test set. The clock is the training loop's own (``record["seconds"]``,
 which starts before the data are moved to the model's dtype) minus the time spent in those test
 evaluations, so it measures training only; the data loading before ``train`` is reported
@@ -32,7 +32,7 @@ from sanode.config import load_config
 from sanode.evaluate import evaluate
 from sanode.model import AttractorClassifier
 from sanode.solvers import integrate as integrate_module
-from sanode.train import load_data, train
+from sanode.training import load_data, train
 
 
 @contextmanager

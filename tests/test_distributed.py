@@ -1,4 +1,4 @@
-"""Devices, mixed precision and data-parallel training (sanode.distributed + sanode.train).
+"""Devices, mixed precision and data-parallel training (sanode.distributed + sanode.training).
 
 The multi-process tests start 2 CPU processes (gloo, 127.0.0.1, 1 torch thread each) with
 ``distributed.launch_local``, which sets the variables torchrun sets.
@@ -24,7 +24,7 @@ from sanode.config import RunConfig, load_config
 from sanode.distributed import Context, DeviceUnavailable
 from sanode.load import load_model
 from sanode.rundir import RunDir
-from sanode.train import train
+from sanode.training import train
 
 # 251 items in batches of 100: the last batch (51) splits unevenly, 26 + 25, so the test also
 # covers the |B_r|/|B| weighting of the gradient average. One epoch = 3 optimizer steps.

@@ -33,7 +33,7 @@ from sanode.experiments.paper1 import (
 )
 from sanode.experiments.report import HtmlReport, ReportError
 from sanode.noise import map_sigma_to_unit_scale
-from sanode.train import TrainingDiverged
+from sanode.training import TrainingDiverged
 
 TINY = (*LETTERS_AUTHORS_SCALE, "data.n_train=200", "data.n_test=90", "train.epochs=1")
 SIGMAS = (0.0, 0.2)

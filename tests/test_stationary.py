@@ -216,15 +216,15 @@ def _config(
     reaction: str, filt: str, coupling: str = "spectral", attractors: str = "templates", dtype: str = "float64"
 ) -> RunConfig:
     cfg = RunConfig()
-    cfg.model.reaction, cfg.model.filter = reaction, filt
-    cfg.model.coupling, cfg.model.attractors = coupling, attractors
+    cfg.model.reaction, cfg.model.filter = {"kind": reaction}, {"kind": filt}
+    cfg.model.coupling, cfg.model.attractors = {"kind": coupling}, {"kind": attractors}
     cfg.train.dtype = dtype
     return cfg
 
 
 def test_make_alphabet_keeps_the_cvfr_closed_form():
     cfg = RunConfig().model
-    assert make_alphabet(cfg, 49) == cvfr_alphabet(cfg.c, math.sqrt(49), 1 / math.sqrt(49))
+    assert make_alphabet(cfg, 49) == cvfr_alphabet(cfg.filter["c"], math.sqrt(49), 1 / math.sqrt(49))
 
 
 def test_make_alphabet_for_the_double_well_uses_plus_minus_a_prime():

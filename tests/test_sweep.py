@@ -15,7 +15,7 @@ from sanode import sweep
 from sanode.config import load_config
 from sanode.load import load_model
 from sanode.rundir import RunDir
-from sanode.train import train
+from sanode.training import train
 
 TINY = ["data.n_train=200", "data.n_test=60", "train.epochs=1", "solver.steps=8", "solver.dt=0.3"]
 GRID = {"train.seed": [0, 1], "model.noise": [None, {"kind": "damped", "sigma": 0.3}]}
@@ -70,7 +70,7 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path):
 
 def test_an_interrupted_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     base = _base("train.epochs=2")
-    train_module = sys.modules["sanode.train"]  # the package re-exports train(), shadowing the module
+    train_module = sys.modules["sanode.training.classifier"]
     original = train_module.final_report
 
     def crash(*args, **kwargs):

@@ -8,7 +8,7 @@ from sanode.checkpoint import CheckpointError
 from sanode.config import load_config
 from sanode.load import load_model
 from sanode.model import AttractorClassifier
-from sanode.train import TrainingDiverged, train
+from sanode.training import TrainingDiverged, train
 
 QUICK = ["data.n_train=300", "data.n_test=200", "train.epochs=2", "solver.steps=10", "solver.dt=0.3"]
 

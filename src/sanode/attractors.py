@@ -1,17 +1,24 @@
 """Planted attractor patterns x^s_k, painted with letters of the alphabet (paper 1, Fig. 2).
 
 Every builder returns a (K, N) tensor in state space (entries in {0, x_m, x_p}); the coupling
-plants their images ψ_k = f(x^s_k) as eigenvectors.
+plants their images ψ_k = f(x^s_k) as eigenvectors. The builders a config can name are the
+classes registered in :data:`ATTRACTORS`: ``ATTRACTORS.build({"kind": "class_blocks"})`` gives a
+builder, and calling it with the sizes, the alphabet (and templates, a generator) gives the patterns.
 """
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from sanode.alphabet import Alphabet
+from sanode.registry import Registry
 
-BUILDERS = ("templates", "class_blocks", "block_complements", "random")
+ATTRACTORS: Registry[AttractorBuilder] = Registry("attractor builder")
 
 
 def _letter(alphabet: Alphabet, letter: str) -> float:
@@ -81,26 +88,79 @@ def _block_width(n_classes: int, n_nodes: int) -> int:
     return n_nodes // n_classes
 
 
-def build(
-    kind: str,
-    n_classes: int,
-    n_nodes: int,
-    alphabet: Alphabet,
-    *,
-    templates: Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Dispatch by name: one of :data:`BUILDERS`."""
-    if kind == "templates":
+class AttractorBuilder(ABC):
+    """Settings of one way to choose the planted patterns; called with the context to draw them.
+
+    A subclass is a frozen dataclass whose fields are its settings, registered with
+    ``@ATTRACTORS.register(kind)``.
+    """
+
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def __call__(self, n_classes: int, n_nodes: int, alphabet: Alphabet, **context: Any) -> Tensor:
+        """The (K, N) planted states; ``context`` may hold ``templates`` (K, N) class images and a
+        ``generator``, which builders that need them read and the others ignore."""
+
+    def to_config(self) -> dict[str, Any]:
+        """``{"kind": name, **settings}``, the inverse of ``ATTRACTORS.build``."""
+        return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
+
+
+@ATTRACTORS.register("templates")
+@dataclass(frozen=True)
+class Templates(AttractorBuilder):
+    """:func:`from_templates` of the dataset's class images (paper 1's letters)."""
+
+    kind: ClassVar[str] = "templates"
+    letter: str = "x_p"
+    threshold: float = 0.5
+
+    def __call__(self, n_classes: int, n_nodes: int, alphabet: Alphabet, **context: Any) -> Tensor:
+        templates = context.get("templates")
         if templates is None:
-            raise ValueError("attractors='templates' needs class templates; this dataset provides none")
+            raise ValueError("attractors 'templates' needs class templates; this dataset provides none")
         if templates.shape[0] != n_classes or templates[0].numel() != n_nodes:
             raise ValueError(f"templates have shape {tuple(templates.shape)}, expected {n_classes} × {n_nodes}")
-        return from_templates(templates, alphabet)
-    if kind == "class_blocks":
-        return class_blocks(n_classes, n_nodes, alphabet)
-    if kind == "block_complements":
-        return block_complements(n_classes, n_nodes, alphabet)
-    if kind == "random":
-        return random_binary(n_classes, n_nodes, alphabet, generator=generator)
-    raise ValueError(f"unknown attractor builder {kind!r}; choose one of {', '.join(BUILDERS)}")
+        return from_templates(templates, alphabet, letter=self.letter, threshold=self.threshold)
+
+
+@ATTRACTORS.register("class_blocks")
+@dataclass(frozen=True)
+class ClassBlocks(AttractorBuilder):
+    """:func:`class_blocks`: disjoint blocks (paper 2)."""
+
+    kind: ClassVar[str] = "class_blocks"
+    letter: str = "x_p"
+
+    def __call__(self, n_classes: int, n_nodes: int, alphabet: Alphabet, **context: Any) -> Tensor:
+        return class_blocks(n_classes, n_nodes, alphabet, letter=self.letter)
+
+
+@ATTRACTORS.register("block_complements")
+@dataclass(frozen=True)
+class BlockComplements(AttractorBuilder):
+    """:func:`block_complements`: all but one block lit (paper 1's MNIST code)."""
+
+    kind: ClassVar[str] = "block_complements"
+    letter: str = "x_p"
+
+    def __call__(self, n_classes: int, n_nodes: int, alphabet: Alphabet, **context: Any) -> Tensor:
+        return block_complements(n_classes, n_nodes, alphabet, letter=self.letter)
+
+
+@ATTRACTORS.register("random")
+@dataclass(frozen=True)
+class RandomPatterns(AttractorBuilder):
+    """:func:`random_binary`: independent random patterns drawn from the build's generator."""
+
+    kind: ClassVar[str] = "random"
+    density: float = 0.5
+    letter: str = "x_p"
+    max_tries: int = 100
+
+    def __call__(self, n_classes: int, n_nodes: int, alphabet: Alphabet, **context: Any) -> Tensor:
+        generator = context.get("generator")
+        return random_binary(
+            n_classes, n_nodes, alphabet, density=self.density, letter=self.letter, generator=generator, max_tries=self.max_tries
+        )

@@ -9,7 +9,6 @@ attractor classifier (N² parameters) with :func:`mlp_hidden_for` / :func:`ode_h
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 
 import torch
@@ -17,6 +16,8 @@ from torch import Tensor, nn
 from torchdiffeq import odeint
 
 from sanode.data.base import LabeledData
+from sanode.training.fit import NonFiniteLoss, adam, fit
+from sanode.validation import check_positive_float, check_positive_int
 
 FIXED_GRID_METHODS: tuple[str, ...] = ("euler", "midpoint", "rk4", "heun2", "heun3", "explicit_adams", "implicit_adams")
 ADAPTIVE_METHODS: tuple[str, ...] = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
@@ -39,19 +40,13 @@ class BaselineDiverged(RuntimeError):
     """The training loss of a baseline became NaN or infinite."""
 
 
-def _check_size(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable scalars."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def _budget(n_in: int, budget: int | None) -> int:
-    return n_in * n_in if budget is None else _check_size(budget, "budget")
+    return n_in * n_in if budget is None else check_positive_int("budget", budget)
 
 
 def mlp_hidden_for(n_in: int, n_classes: int, budget: int | None = None) -> int:
@@ -59,7 +54,7 @@ def mlp_hidden_for(n_in: int, n_classes: int, budget: int | None = None) -> int:
 
     (N + 1) h + (h + 1) C = budget  ⇒  h = (budget − C) / (N + 1 + C), rounded, at least 1.
     """
-    n_in, n_classes = _check_size(n_in, "n_in"), _check_size(n_classes, "n_classes")
+    n_in, n_classes = check_positive_int("n_in", n_in), check_positive_int("n_classes", n_classes)
     return max(1, round((_budget(n_in, budget) - n_classes) / (n_in + 1 + n_classes)))
 
 
@@ -68,7 +63,7 @@ def ode_hidden_for(n_in: int, n_classes: int, budget: int | None = None) -> int:
 
     Field (N + 1) h + (h + 1) N, readout (N + 1) C  ⇒  h = (budget − N − (N + 1) C) / (2N + 1).
     """
-    n_in, n_classes = _check_size(n_in, "n_in"), _check_size(n_classes, "n_classes")
+    n_in, n_classes = check_positive_int("n_in", n_in), check_positive_int("n_classes", n_classes)
     return max(1, round((_budget(n_in, budget) - n_in - (n_in + 1) * n_classes) / (2 * n_in + 1)))
 
 
@@ -95,10 +90,12 @@ class MLPClassifier(nn.Module):
 
     def __init__(self, n_in: int, n_classes: int, hidden: int, *, seed: int | None = None):
         super().__init__()
-        self.n_in = _check_size(n_in, "n_in")
-        self.n_classes = _check_size(n_classes, "n_classes")
+        self.n_in = check_positive_int("n_in", n_in)
+        self.n_classes = check_positive_int("n_classes", n_classes)
         with _seeded(seed):
-            self.net = nn.Sequential(nn.Linear(n_in, _check_size(hidden, "hidden")), nn.ReLU(), nn.Linear(hidden, n_classes))
+            self.net = nn.Sequential(
+                nn.Linear(n_in, check_positive_int("hidden", hidden)), nn.ReLU(), nn.Linear(hidden, n_classes)
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -147,18 +144,17 @@ class NeuralODEClassifier(nn.Module):
         seed: int | None = None,
     ):
         super().__init__()
-        self.n_in = _check_size(n_in, "n_in")
-        self.n_classes = _check_size(n_classes, "n_classes")
-        if not (isinstance(t1, (int, float)) and math.isfinite(t1) and t1 > 0):
-            raise ValueError(f"t1 must be a finite number > 0, got {t1!r}")
+        self.n_in = check_positive_int("n_in", n_in)
+        self.n_classes = check_positive_int("n_classes", n_classes)
+        check_positive_float("t1", t1)
         if method not in FIXED_GRID_METHODS + ADAPTIVE_METHODS:
             raise ValueError(f"unknown ODE method {method!r}; choose one of {', '.join(FIXED_GRID_METHODS + ADAPTIVE_METHODS)}")
         self.t1 = float(t1)
         self.method = method
-        self.steps = _check_size(steps, "steps")
+        self.steps = check_positive_int("steps", steps)
         self.rtol, self.atol = float(rtol), float(atol)
         with _seeded(seed):
-            self.field = _VectorField(n_in, _check_size(hidden, "hidden"))
+            self.field = _VectorField(n_in, check_positive_int("hidden", hidden))
             self.readout = nn.Linear(n_in, n_classes)
 
     def flow(self, x: Tensor) -> Tensor:
@@ -204,28 +200,26 @@ def train_baseline(
         ValueError: bad sizes or hyper-parameters.
         BaselineDiverged: the loss became NaN or infinite.
     """
-    _check_size(epochs, "epochs")
-    _check_size(batch_size, "batch_size")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
     _check_data(model, train_data)
     param = next(model.parameters(), None)
     if param is None:
         raise ValueError("the model has no parameters to train")
-    x, y = train_data.x.to(param.dtype), train_data.y
-    order = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    x, y, order = train_data.x.to(param.dtype), train_data.y, torch.Generator().manual_seed(seed)
+    opt, _ = adam(model.parameters(), lr)
     model.train()
-    for epoch in range(1, epochs + 1):
-        perm = torch.randperm(len(x), generator=order)
-        for start in range(0, len(x), batch_size):
-            idx = perm[start : start + batch_size]
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                raise BaselineDiverged(f"epoch {epoch}: the loss is {loss.item()}; try a smaller lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    try:
+        fit(
+            lambda b: nn.functional.cross_entropy(model(b[0]), b[1]),
+            (x, y),
+            opt,
+            epochs=epochs,
+            batch_size=batch_size,
+            generator=order,
+        )
+    except NonFiniteLoss as err:
+        raise BaselineDiverged(f"{err}; try a smaller lr") from err
     model.eval()
     return model
 
@@ -233,7 +227,7 @@ def train_baseline(
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, *, batch_size: int = 2000) -> Tensor:
     """Predicted labels argmax_c logits_c, shape (n,)."""
-    _check_size(batch_size, "batch_size")
+    check_positive_int("batch_size", batch_size)
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None else x.dtype
     model.eval()

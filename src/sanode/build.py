@@ -1,5 +1,7 @@
 """From a :class:`~sanode.config.RunConfig` to the composed objects (alphabet → attractors →
-coupling → drift → classifier). The one place where names in a config become objects."""
+coupling → drift → classifier). The one place where a config becomes objects: each component
+config ``{"kind": name, **settings}`` is looked up in its registry and built with the context
+that is not a setting (sizes, planted patterns, λ, the seeded generator)."""
 
 from __future__ import annotations
 
@@ -8,41 +10,34 @@ import math
 import torch
 from torch import Tensor
 
-from sanode import attractors as attractor_builders
 from sanode.alphabet import Alphabet, cvfr_alphabet
+from sanode.attractors import ATTRACTORS
 from sanode.config import ModelConfig, RunConfig
-from sanode.coupling import Coupling, ProjectorCoupling, SpectralCoupling
-from sanode.dynamics import DoubleWell, Drift, Filter, HillFilter, IdentityFilter, LinearDecay, Reaction
+from sanode.coupling import COUPLINGS, Coupling
+from sanode.dynamics import FILTERS, REACTIONS, Drift, Filter, HillFilter, LinearDecay, Reaction
 from sanode.model import AttractorClassifier
 from sanode.noise import build_noise
 from sanode.stationary import alphabet_from_letters, stationary_values
+from sanode.validation import DTYPES, resolve_dtype
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def resolve_dtype(name: str | None) -> torch.dtype | None:
-    if name is None:
-        return None
-    try:
-        return DTYPES[name]
-    except KeyError:
-        raise ValueError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}") from None
+__all__ = [
+    "DTYPES",
+    "build_classifier",
+    "make_alphabet",
+    "make_coupling",
+    "make_filter",
+    "make_reaction",
+    "resolve_dtype",
+    "resolve_scales",
+]
 
 
 def make_reaction(cfg: ModelConfig) -> Reaction:
-    if cfg.reaction == "linear":
-        return LinearDecay()
-    if cfg.reaction == "double_well":
-        return DoubleWell()
-    raise ValueError(f"unknown reaction {cfg.reaction!r}; choose 'linear' or 'double_well'")
+    return REACTIONS.build(cfg.reaction)
 
 
 def make_filter(cfg: ModelConfig) -> Filter:
-    if cfg.filter == "hill":
-        return HillFilter(cfg.c)
-    if cfg.filter == "identity":
-        return IdentityFilter()
-    raise ValueError(f"unknown filter {cfg.filter!r}; choose 'hill' or 'identity'")
+    return FILTERS.build(cfg.filter)
 
 
 def resolve_scales(cfg: ModelConfig, n_nodes: int) -> tuple[float, float]:
@@ -66,27 +61,15 @@ def make_alphabet(cfg: ModelConfig, n_nodes: int) -> Alphabet:
     them to :func:`build_classifier` as ``attractors``.
     """
     beta, lam = resolve_scales(cfg, n_nodes)
-    if cfg.filter == "hill" and cfg.reaction == "linear":
-        return cvfr_alphabet(cfg.c, lam, beta)
-    letters = stationary_values(make_reaction(cfg), make_filter(cfg), beta, lam)
-    return alphabet_from_letters(letters, lam=lam, beta=beta, c=cfg.c if cfg.filter == "hill" else None)
+    reaction, filt = make_reaction(cfg), make_filter(cfg)
+    if isinstance(filt, HillFilter) and reaction == LinearDecay():
+        return cvfr_alphabet(filt.c, lam, beta)
+    letters = stationary_values(reaction, filt, beta, lam)
+    return alphabet_from_letters(letters, lam=lam, beta=beta, c=filt.c if isinstance(filt, HillFilter) else None)
 
 
 def make_coupling(cfg: ModelConfig, patterns: Tensor, eigenvalue: float, generator: torch.Generator) -> Coupling:
-    if cfg.coupling == "spectral":
-        return SpectralCoupling(
-            patterns,
-            eigenvalue,
-            free_eig_init=tuple(cfg.free_eig_init),
-            init=cfg.init,
-            gain=cfg.gain,
-            complex_pairs=cfg.complex_pairs,
-            solve_dtype=resolve_dtype(cfg.solve_dtype),
-            generator=generator,
-        )
-    if cfg.coupling == "projector":
-        return ProjectorCoupling(patterns, eigenvalue, init_scale=cfg.init_scale, generator=generator)
-    raise ValueError(f"unknown coupling {cfg.coupling!r}; choose 'spectral' or 'projector'")
+    return COUPLINGS.build(cfg.coupling, patterns=patterns, eigenvalue=eigenvalue, generator=generator)
 
 
 def build_classifier(
@@ -100,7 +83,7 @@ def build_classifier(
     """Compose the classifier described by ``config`` for N nodes and K classes.
 
     Args:
-        templates: (K, N) class images, for ``attractors="templates"``.
+        templates: (K, N) class images, for ``attractors={"kind": "templates"}``.
         attractors: (K, N) planted states to use as they are (e.g. from a checkpoint).
     """
     cfg = config.model
@@ -109,8 +92,8 @@ def build_classifier(
     filt = make_filter(cfg)
     beta, lam = resolve_scales(cfg, n_nodes)
     if attractors is None:
-        alphabet = make_alphabet(cfg, n_nodes)
-        attractors = attractor_builders.build(cfg.attractors, n_classes, n_nodes, alphabet, templates=templates, generator=gen)
+        builder = ATTRACTORS.build(cfg.attractors)
+        attractors = builder(n_classes, n_nodes, make_alphabet(cfg, n_nodes), templates=templates, generator=gen)
     attractors = attractors.to(dtype)
     patterns = filt(attractors.double()).to(dtype)
     coupling = make_coupling(cfg, patterns, lam, gen)

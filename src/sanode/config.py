@@ -1,10 +1,16 @@
 """Run configuration: typed dataclasses, named JSON configs shipped in ``sanode/configs``, and
-``section.key=value`` overrides (the resolved config is stored in every run directory)."""
+``section.key=value`` overrides (the resolved config is stored in every run directory).
+
+Each model component is a nested config ``{"kind": name, **settings}`` naming a class of its
+registry (reaction, filter, attractors, coupling, noise); the flat spelling of earlier versions
+(``"coupling": "spectral", "gain": 1.3``) is translated on loading by :func:`translate_flat_model`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,24 +30,95 @@ class DataConfig:
     seed: int = 0
 
 
+def _spectral() -> dict[str, Any]:
+    return {
+        "kind": "spectral",
+        "init": "complement",
+        "gain": 1.0,
+        "free_eig_init": [-0.4, 0.4],
+        "complex_pairs": False,
+        "solve_dtype": "float64",
+    }
+
+
 @dataclass
 class ModelConfig:
-    """The dynamical system: reaction, filter, alphabet, planting."""
+    """The dynamical system: each component a ``{"kind": name, **settings}`` config (a bare name
+    stands for ``{"kind": name}``); ``beta`` and ``lam`` set the drift's scales.
 
-    reaction: str = "linear"  # linear | double_well
-    filter: str = "hill"  # hill | identity
-    c: float = 0.125  # Hill constant
+    The settings are those of the registered class (:data:`sanode.dynamics.REACTIONS`,
+    :data:`~sanode.dynamics.FILTERS`, :data:`sanode.attractors.ATTRACTORS`,
+    :data:`sanode.coupling.COUPLINGS`, the noises): e.g. ``{"kind": "hill", "c": 0.125}``,
+    ``{"kind": "spectral", "init": "orthogonal", "gain": 1.3}``, ``{"kind": "projector", "init_scale": 1.0}``.
+    """
+
+    reaction: dict[str, Any] = field(default_factory=lambda: {"kind": "linear"})  # linear | double_well
+    filter: dict[str, Any] = field(default_factory=lambda: {"kind": "hill", "c": 0.125})  # hill | identity
     beta: float | None = None  # None: 1/sqrt(N) (paper 1)
     lam: float | None = None  # planted eigenvalue; None: 1/beta, so that beta*lam = 1
-    attractors: str = "templates"  # templates | class_blocks | block_complements | random
-    coupling: str = "spectral"  # spectral | projector
-    init: str = "complement"  # spectral: complement | orthogonal
-    gain: float = 1.0  # spectral: column norm of the free eigenvectors
-    free_eig_init: tuple[float, float] = (-0.4, 0.4)  # spectral: in units of lam
-    complex_pairs: bool = False  # spectral: 2x2 rotation blocks in Lambda
-    solve_dtype: str | None = "float64"  # spectral: dtype of the linear solve
-    init_scale: float = 1.0  # projector: A ~ U(±init_scale/sqrt(N))
+    attractors: dict[str, Any] = field(
+        default_factory=lambda: {"kind": "templates"}
+    )  # + class_blocks | block_complements | random
+    coupling: dict[str, Any] = field(default_factory=_spectral)  # spectral | projector
     noise: dict[str, Any] | None = None  # e.g. {"kind": "damped", "sigma": 0.1} or {"kind": "additive", "eps": 0.06}
+
+    def __post_init__(self) -> None:
+        for name in COMPONENTS:
+            setattr(self, name, component_config(f"model.{name}", getattr(self, name)))
+
+
+COMPONENTS = ("reaction", "filter", "attractors", "coupling")
+
+# The flat keys of earlier versions: key -> (component, the kind whose setting it is).
+FLAT_MODEL_KEYS: dict[str, tuple[str, str]] = {
+    "c": ("filter", "hill"),
+    "init": ("coupling", "spectral"),
+    "gain": ("coupling", "spectral"),
+    "free_eig_init": ("coupling", "spectral"),
+    "complex_pairs": ("coupling", "spectral"),
+    "solve_dtype": ("coupling", "spectral"),
+    "init_scale": ("coupling", "projector"),
+}
+
+
+def component_config(where: str, value: Any) -> dict[str, Any]:
+    """``value`` as a ``{"kind": name, ...}`` dict (a bare name becomes ``{"kind": name}``)."""
+    if isinstance(value, str):
+        return {"kind": value}
+    if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
+        raise ValueError(f'{where} must be a name or a mapping with a "kind" key, e.g. {{"kind": "...", ...}}; got {value!r}')
+    return dict(value)
+
+
+def translate_flat_model(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Rewrite the flat model keys of earlier versions into nested component configs.
+
+    ``{"filter": "hill", "c": 0.2}`` becomes ``{"filter": {"kind": "hill", "c": 0.2}}`` and
+    ``{"coupling": "spectral", "gain": 1.3}`` becomes ``{"coupling": {"kind": "spectral", "gain": 1.3}}``;
+    a flat key also merges into a nested config of the right kind (so ``--set model.c=0.2`` still
+    works). A flat key for another kind than the one chosen was ignored by earlier versions, and is
+    dropped when the component is spelled the old way (a bare name, or not given); next to a nested
+    config of another kind it is an error that names the new spelling.
+    """
+    out = dict(values)
+    nested = {name for name in COMPONENTS if isinstance(values.get(name), Mapping)}
+    for name in COMPONENTS:
+        if name in out:
+            out[name] = component_config(f"model.{name}", out[name])
+    defaults = ModelConfig()
+    for key, (component, kind) in FLAT_MODEL_KEYS.items():
+        if key not in out:
+            continue
+        value = out.pop(key)
+        spec = out.get(component, getattr(defaults, component))
+        if spec["kind"] == kind:
+            out[component] = {**spec, key: value}
+        elif component in nested:
+            raise ValueError(
+                f"model.{key} is a setting of the {kind!r} {component}, but model.{component} is {spec['kind']!r}; "
+                f'spell it model.{component}={{"kind": "{kind}", "{key}": ...}} (or drop model.{key})'
+            )
+    return out
 
 
 @dataclass
@@ -114,6 +191,8 @@ _SECTIONS: dict[str, type] = {
 
 
 def _build_section(section_cls: type, section: str, values: dict[str, Any]) -> Any:
+    if section_cls is ModelConfig:
+        values = translate_flat_model(values)
     known = {f.name: f for f in dataclasses.fields(section_cls)}
     for key in values:
         if key not in known:
@@ -141,14 +220,27 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings (values parsed as JSON when they parse)."""
+    """Apply ``section.key=value`` strings (values parsed as JSON when they parse).
+
+    A longer path sets one setting of a nested component: ``model.coupling.gain=1.3`` (a component
+    not in ``raw`` starts from its default, a bare name from ``{"kind": name}``).
+    """
     raw = json.loads(json.dumps(raw))
     for item in overrides:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ValueError(f"override {item!r} must look like section.key=value, e.g. train.epochs=5")
         path, text = item.split("=", 1)
-        section, key = path.split(".", 1)
-        raw.setdefault(section, {})[key] = _parse_value(text)
+        section, *keys = path.split(".")
+        node = raw.setdefault(section, {})
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None and depth == 0 and section in _SECTIONS:
+                child = getattr(_SECTIONS[section](), key, None)
+            if not isinstance(child, (str, Mapping)):
+                raise ValueError(f"override {item!r}: {section}.{'.'.join(keys[: depth + 1])} is not a component config")
+            node[key] = child = component_config(f"{section}.{key}", child)
+            node = child
+        node[keys[-1]] = _parse_value(text)
     return raw
 
 

@@ -59,3 +59,26 @@ def check_hidden(hidden: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     if not isinstance(hidden, (tuple, list)):
         raise ValueError(f"hidden must be a tuple of layer widths, got {type(hidden).__name__}")
     return tuple(check_positive_int("hidden width", h) for h in hidden)
+
+
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_dtype(name: str | torch.dtype | None) -> torch.dtype | None:
+    """A dtype named in a config ("float32", "float64"); a torch.dtype or None passes through."""
+    if name is None or isinstance(name, torch.dtype):
+        return name
+    try:
+        return DTYPES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}") from None
+
+
+def dtype_name(dtype: torch.dtype | None) -> str | None:
+    """The config spelling of ``dtype`` (the inverse of :func:`resolve_dtype`)."""
+    if dtype is None:
+        return None
+    names = {v: k for k, v in DTYPES.items()}
+    if dtype not in names:
+        raise ValueError(f"dtype {dtype} has no config name; choose one of {', '.join(DTYPES)}")
+    return names[dtype]

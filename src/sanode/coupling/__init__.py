@@ -1,7 +1,7 @@
 """Couplings: trainable N×N matrices with planted eigen-directions."""
 
-from sanode.coupling.base import Coupling, PlantingError
+from sanode.coupling.base import COUPLINGS, Coupling, PlantingError
 from sanode.coupling.projector import ProjectorCoupling
 from sanode.coupling.spectral import SpectralCoupling
 
-__all__ = ["Coupling", "PlantingError", "SpectralCoupling", "ProjectorCoupling"]
+__all__ = ["COUPLINGS", "Coupling", "PlantingError", "SpectralCoupling", "ProjectorCoupling"]

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from sanode.registry import Registry
+
+COUPLINGS: Registry[Coupling] = Registry("coupling")
 
 
 class PlantingError(ValueError):
@@ -43,7 +48,10 @@ class Coupling(nn.Module, ABC):
     """A trainable coupling matrix A with K planted eigenvectors sharing eigenvalue λ.
 
     Subclasses choose how the planting is enforced (spectral decomposition, projector, ...);
-    the rest of the library only calls :meth:`matrix`.
+    the rest of the library only calls :meth:`matrix`. A subclass registers itself with
+    ``@COUPLINGS.register(kind)`` and is built as ``COUPLINGS.build(config, patterns=...,
+    eigenvalue=..., generator=...)``: the patterns, λ and the random source are context, every
+    other constructor argument is a setting that :meth:`to_config` returns.
 
     Args:
         patterns: (K, N) planted rate patterns ψ_k = f(x^s_k), one per class.
@@ -51,6 +59,7 @@ class Coupling(nn.Module, ABC):
     """
 
     patterns: Tensor
+    kind: ClassVar[str]
 
     def __init__(self, patterns: Tensor, eigenvalue: float):
         super().__init__()
@@ -67,6 +76,11 @@ class Coupling(nn.Module, ABC):
     @property
     def n_planted(self) -> int:
         return int(self.patterns.shape[0])
+
+    @abstractmethod
+    def to_config(self) -> dict[str, Any]:
+        """``{"kind": name, **settings}``: ``COUPLINGS.build(c.to_config(), patterns=c.patterns,
+        eigenvalue=c.eigenvalue, generator=g)`` rebuilds ``c`` (with the same initial draw from ``g``)."""
 
     @abstractmethod
     def matrix(self) -> Tensor:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from sanode.coupling.base import Coupling
+from sanode.coupling.base import COUPLINGS, Coupling
 
 
+@COUPLINGS.register("projector")
 class ProjectorCoupling(Coupling):
     """B = A (I − P) + λ P with A ∈ R^{N×N} free (paper 2; method-notes §2.2).
 
@@ -26,6 +28,7 @@ class ProjectorCoupling(Coupling):
     """
 
     basis_q: Tensor
+    kind: ClassVar[str] = "projector"
 
     def __init__(
         self,
@@ -38,12 +41,16 @@ class ProjectorCoupling(Coupling):
         super().__init__(patterns, eigenvalue)
         if not (math.isfinite(init_scale) and init_scale >= 0):
             raise ValueError(f"init_scale must be finite and >= 0, got {init_scale}")
+        self.init_scale = float(init_scale)
         n = self.n_nodes
         dtype = patterns.dtype
         q, _ = torch.linalg.qr(self.patterns.double().T)
         self.register_buffer("basis_q", q.to(dtype))
         bound = init_scale / math.sqrt(n)
         self.free = nn.Parameter((2 * torch.rand(n, n, generator=generator, dtype=torch.float64) - 1).to(dtype) * bound)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "init_scale": self.init_scale}
 
     def matrix(self) -> Tensor:
         q = self.basis_q.to(self.free.dtype)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sanode.coupling.base import Coupling, PlantingError
+from sanode.coupling.base import COUPLINGS, Coupling, PlantingError
+from sanode.validation import dtype_name, resolve_dtype
 
 
+@COUPLINGS.register("spectral")
 class SpectralCoupling(Coupling):
     """A = Ψ Λ Ψ⁻¹ (paper 1, Sec. II B).
 
@@ -35,22 +39,24 @@ class SpectralCoupling(Coupling):
             a random orthogonal matrix, not aligned with the patterns.
         gain: column norm of Ψ_free at initialisation (the authors use 1.3).
         complex_pairs: use 2×2 rotation blocks in the free part of Λ.
-        solve_dtype: dtype of the linear solve (``torch.float64`` recommended for large N);
-            ``None`` solves in the parameters' dtype.
+        solve_dtype: dtype of the linear solve (``torch.float64`` or ``"float64"``, recommended
+            for large N); ``None`` solves in the parameters' dtype.
         max_condition: refuse a starting Ψ whose 2-norm condition number exceeds this.
         generator: random source for the initialisation.
     """
+
+    kind: ClassVar[str] = "spectral"
 
     def __init__(
         self,
         patterns: Tensor,
         eigenvalue: float,
         *,
-        free_eig_init: tuple[float, float] = (-0.4, 0.4),
+        free_eig_init: Sequence[float] = (-0.4, 0.4),
         init: str = "complement",
         gain: float = 1.0,
         complex_pairs: bool = False,
-        solve_dtype: torch.dtype | None = torch.float64,
+        solve_dtype: torch.dtype | str | None = torch.float64,
         max_condition: float = 1e8,
         generator: torch.Generator | None = None,
     ):
@@ -58,7 +64,8 @@ class SpectralCoupling(Coupling):
         k, n = self.patterns.shape
         n_free = n - k
         dtype = patterns.dtype
-        self.solve_dtype = solve_dtype
+        self.solve_dtype = resolve_dtype(solve_dtype)
+        self.init, self.gain, self.complex_pairs, self.max_condition = init, float(gain), bool(complex_pairs), max_condition
         self.n_pairs = n_free // 2 if complex_pairs else 0
 
         if init == "complement":
@@ -72,7 +79,10 @@ class SpectralCoupling(Coupling):
             free = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=torch.float64))[0][:, :n_free]
         else:
             raise ValueError(f"unknown init {init!r}; choose 'complement' or 'orthogonal'")
-        lo, hi = free_eig_init
+        if len(free_eig_init) != 2:
+            raise ValueError(f"free_eig_init must be an interval (lo, hi), got {free_eig_init!r}")
+        lo, hi = (float(v) for v in free_eig_init)
+        self.free_eig_init = (lo, hi)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise ValueError(f"free_eig_init must be a finite interval (lo <= hi), got {free_eig_init}")
         # Free eigenvalues are stored in units of λ: Adam moves every parameter by about lr per
@@ -90,6 +100,17 @@ class SpectralCoupling(Coupling):
                 f"the eigenvector matrix Ψ is ill-conditioned at initialisation (cond = {cond:.3g} > "
                 f"{max_condition:.3g}); use init='complement' or less similar patterns"
             )
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "init": self.init,
+            "gain": self.gain,
+            "free_eig_init": list(self.free_eig_init),
+            "complex_pairs": self.complex_pairs,
+            "solve_dtype": dtype_name(self.solve_dtype),
+            "max_condition": self.max_condition,
+        }
 
     def basis(self) -> Tensor:
         """Ψ = [ψ_1 … ψ_K | Ψ_free], shape (N, N)."""

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-import torch
 from torch import Tensor
 
 from sanode.data.arrays import from_arrays, from_dataset
 from sanode.data.base import LabeledData
+from sanode.data.datasets import DATASETS, ArrayDataset, Dataset, build_dataset, register_arrays
 from sanode.data.digits import load_digits
 from sanode.data.idx import load_fashion_mnist, load_mnist
 from sanode.data.letters import load_letters
-from sanode.data.letters import templates as letter_templates
 from sanode.data.locate import DataError, DataNotFoundError
 from sanode.data.splits import batches, train_val_split
 
-DATASETS = ("letters", "mnist", "fashion_mnist", "digits")
-
 __all__ = [
     "DATASETS",
+    "ArrayDataset",
     "DataError",
     "DataNotFoundError",
+    "Dataset",
     "LabeledData",
     "Splits",
     "batches",
+    "build_dataset",
     "from_arrays",
     "from_dataset",
     "load_digits",
@@ -32,6 +34,7 @@ __all__ = [
     "load_letters",
     "load_mnist",
     "load_splits",
+    "register_arrays",
     "train_val_split",
 ]
 
@@ -46,18 +49,8 @@ class Splits:
     templates: Tensor | None = None
 
 
-def _head(data: LabeledData, n: int | None, seed: int) -> LabeledData:
-    """A random subset of ``n`` items (all of them when n is None)."""
-    if n is None or n >= len(data):
-        return data
-    if n < 1:
-        raise ValueError(f"subset size must be >= 1, got {n}")
-    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
-    return data.subset(idx.sort().values)
-
-
 def load_splits(
-    name: str,
+    name: str | Mapping[str, Any] | Dataset,
     *,
     n_train: int | None = None,
     n_test: int | None = None,
@@ -66,22 +59,19 @@ def load_splits(
     data_dir: str | None = None,
     seed: int = 0,
 ) -> Splits:
-    """Load a named dataset (one of :data:`DATASETS`) as train / val / test splits."""
-    templates = None
-    if name == "letters":
-        train = load_letters("train", n_train=n_train or 3000, n_test=n_test or 1000, noise=noise, seed=seed)
-        test = load_letters("test", n_train=n_train or 3000, n_test=n_test or 1000, noise=noise, seed=seed)
-        templates = letter_templates()
-    elif name in ("mnist", "fashion_mnist"):
-        loader = load_mnist if name == "mnist" else load_fashion_mnist
-        train = _head(loader("train", data_dir=data_dir), n_train, seed)
-        test = _head(loader("test", data_dir=data_dir), n_test, seed + 1)
-    elif name == "digits":
-        train = _head(load_digits("train", seed=seed), n_train, seed)
-        test = _head(load_digits("test", seed=seed), n_test, seed + 1)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    """Load a dataset as train / val / test splits.
+
+    Args:
+        name: a name registered in :data:`DATASETS`, a ``{"kind": name, **settings}`` config or a
+            :class:`Dataset`.
+        n_train, n_test: sizes (None: the whole split; letters: 3000 / 1000).
+        val_fraction: share of each class of the training data held out for validation.
+        noise, data_dir: settings of the datasets that take them (letters; MNIST, Fashion-MNIST).
+        seed: seeds the subsets and the validation split.
+    """
+    dataset = build_dataset(name, noise=noise, data_dir=data_dir)
+    train, test = dataset.load(n_train=n_train, n_test=n_test, seed=seed)
     val = None
     if val_fraction > 0:
         train, val = train_val_split(train, val_fraction, seed)
-    return Splits(train, val, test, templates)
+    return Splits(train, val, test, dataset.templates())

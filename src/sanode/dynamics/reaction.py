@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from sanode.registry import Registry
+
+REACTIONS: Registry[Reaction] = Registry("reaction")
+
 
 class Reaction(ABC):
-    """An element-wise local reaction g with its derivative g′."""
+    """An element-wise local reaction g with its derivative g′.
+
+    A subclass is a frozen dataclass whose fields are its settings, registered under ``kind``
+    with ``@REACTIONS.register(kind)``; ``to_config()`` then needs no code of its own.
+    """
+
+    kind: ClassVar[str]
 
     @abstractmethod
     def __call__(self, x: Tensor) -> Tensor: ...
@@ -24,13 +35,17 @@ class Reaction(ABC):
         """γ when g(x) = −γ x exactly (lets solvers integrate the decay exactly), else None."""
         return None
 
-    def to_config(self) -> dict[str, object]:
-        return {"name": type(self).__name__}
+    def to_config(self) -> dict[str, Any]:
+        """``{"kind": name, **settings}``, the inverse of ``REACTIONS.build``."""
+        return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
 
 
+@REACTIONS.register("linear")
 @dataclass(frozen=True)
 class LinearDecay(Reaction):
     """g(x) = −γ x, the leak of the CVFR / continuous Hopfield model (γ = 1 in paper 1)."""
+
+    kind: ClassVar[str] = "linear"
 
     rate: float = 1.0
 
@@ -48,13 +63,13 @@ class LinearDecay(Reaction):
     def linear_rate(self) -> float | None:
         return self.rate
 
-    def to_config(self) -> dict[str, object]:
-        return {"name": "linear", "rate": self.rate}
 
-
+@REACTIONS.register("double_well")
 @dataclass(frozen=True)
 class DoubleWell(Reaction):
     """g(x) = 4γ (a² x − x³) = −∂ₓ γ (x² − a²)², SA-nODE's double well (method-notes §3)."""
+
+    kind: ClassVar[str] = "double_well"
 
     gamma: float = 0.4
     a: float = 0.5
@@ -70,6 +85,3 @@ class DoubleWell(Reaction):
 
     def derivative(self, x: Tensor) -> Tensor:
         return 4.0 * self.gamma * (self.a**2 - 3.0 * x * x)
-
-    def to_config(self) -> dict[str, object]:
-        return {"name": "double_well", "gamma": self.gamma, "a": self.a}

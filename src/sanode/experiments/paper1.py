@@ -52,7 +52,7 @@ from torch import Tensor
 
 from sanode import plots
 from sanode.analysis.stability import stability
-from sanode.build import resolve_scales
+from sanode.build import make_filter, resolve_scales
 from sanode.checkpoint import atomic_write_bytes, atomic_write_text
 from sanode.config import ModelConfig, RunConfig, apply_overrides, load_config
 from sanode.data import DataNotFoundError, Splits
@@ -305,16 +305,16 @@ def parametrisation(model: ModelConfig, n_nodes: int) -> str:
     Raises:
         ValueError: not a CVFR model, or a (β, λ, c) that is neither parametrisation.
     """
-    if model.reaction != "linear" or model.filter != "hill":
+    if model.reaction["kind"] != "linear" or model.filter["kind"] != "hill":
         raise ValueError("paper 1's noise is defined for the CVFR model (model.reaction='linear', model.filter='hill')")
     beta, lam = resolve_scales(model, n_nodes)
-    scale = beta * lam
-    if math.isclose(scale, 1 / math.sqrt(n_nodes), rel_tol=1e-6) and math.isclose(model.c, 1 / (8 * n_nodes), rel_tol=1e-6):
+    scale, c = beta * lam, make_filter(model).c
+    if math.isclose(scale, 1 / math.sqrt(n_nodes), rel_tol=1e-6) and math.isclose(c, 1 / (8 * n_nodes), rel_tol=1e-6):
         return "authors"
-    if math.isclose(scale, 1.0, rel_tol=1e-6) and math.isclose(model.c, 0.125, rel_tol=1e-6):
+    if math.isclose(scale, 1.0, rel_tol=1e-6) and math.isclose(c, 0.125, rel_tol=1e-6):
         return "unit"
     raise ValueError(
-        f"cannot place paper 1's σ in this model: β·λ = {scale:.6g} and c = {model.c:.6g} for N = {n_nodes} are neither "
+        f"cannot place paper 1's σ in this model: β·λ = {scale:.6g} and c = {c:.6g} for N = {n_nodes} are neither "
         f"the authors' parametrisation (β·λ = 1/√N = {1 / math.sqrt(n_nodes):.6g}, c = 1/(8N) = {1 / (8 * n_nodes):.6g}) "
         "nor the unit scale (β·λ = 1, c = 1/8); set model.beta, model.lam and model.c to one of them"
     )
@@ -852,8 +852,8 @@ def _describe_dataset(page: HtmlReport, o: _DatasetOutcome, plan: Plan) -> None:
             ),
             (
                 "model",
-                f"{cfg.model.coupling} coupling, attractors {cfg.model.attractors}, "
-                f"β = {beta:.6g}, λ = {lam:.6g}, c = {cfg.model.c:.6g}",
+                f"{cfg.model.coupling['kind']} coupling, attractors {cfg.model.attractors['kind']}, "
+                f"β = {beta:.6g}, λ = {lam:.6g}, c = {cfg.model.filter.get('c', float('nan')):.6g}",
             ),
             (
                 "training",

@@ -21,15 +21,15 @@ import torch
 from torch import Tensor, nn
 
 from sanode.data.base import LabeledData
+from sanode.generate.statistics import ClassStatistics, class_statistics
+from sanode.model import AttractorClassifier
+from sanode.training.fit import NonFiniteLoss, adam, fit
 from sanode.validation import (
     check_batch,
     check_generator,
     check_hidden,
-    check_positive_float,
     check_positive_int,
 )
-from sanode.generate.statistics import ClassStatistics, class_statistics
-from sanode.model import AttractorClassifier
 
 __all__ = ["ClassifierSpaceGenerator", "Decoder", "final_states", "fit_classifier_space", "mlp", "train_decoder"]
 
@@ -106,30 +106,21 @@ def train_decoder(
     check_batch("images", images, decoder.n_out)
     if len(codes) != len(images):
         raise ValueError(f"codes and images must pair up: {len(codes)} codes vs {len(images)} images")
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
-    check_positive_float("lr", lr)
-    dtype = next(decoder.parameters()).dtype
-    codes, images = codes.to(dtype), images.to(dtype)
-    order = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(decoder.parameters(), lr=lr)
-    history = []
+    dtype, order = next(decoder.parameters()).dtype, torch.Generator().manual_seed(seed)
+    opt, _ = adam(decoder.parameters(), lr)
+
+    def reconstruction(batch: tuple[Tensor, ...]) -> Tensor:
+        return nn.functional.mse_loss(decoder(batch[0]), batch[1])
+
     decoder.train()
-    for epoch in range(epochs):
-        perm = torch.randperm(len(codes), generator=order)
-        total = 0.0
-        for start in range(0, len(codes), batch_size):
-            idx = perm[start : start + batch_size]
-            loss = nn.functional.mse_loss(decoder(codes[idx]), images[idx])
-            if not torch.isfinite(loss):
-                raise ValueError(f"decoder training diverged at epoch {epoch + 1} (loss {loss.item()}); lower lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        history.append(total / len(codes))
+    try:
+        history = fit(
+            reconstruction, (codes.to(dtype), images.to(dtype)), opt, epochs=epochs, batch_size=batch_size, generator=order
+        )
+    except NonFiniteLoss as err:
+        raise ValueError(f"decoder training diverged at epoch {err.epoch} (loss {err.value}); lower lr") from err
     decoder.eval()
-    return history
+    return [record["loss"] for record in history]
 
 
 @torch.no_grad()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,10 @@ from sanode.build import build_classifier
 from sanode.checkpoint import load_checkpoint, save_checkpoint
 from sanode.config import RunConfig
 from sanode.data.base import LabeledData
+from sanode.generate.decoder import Decoder, mlp
+from sanode.generate.statistics import ClassStatistics, class_statistics
+from sanode.model import AttractorClassifier
+from sanode.training.fit import NonFiniteLoss, adam, fit
 from sanode.validation import (
     check_batch,
     check_generator,
@@ -43,9 +46,6 @@ from sanode.validation import (
     check_positive_float,
     check_positive_int,
 )
-from sanode.generate.decoder import Decoder, mlp
-from sanode.generate.statistics import ClassStatistics, class_statistics
-from sanode.model import AttractorClassifier
 
 __all__ = ["Encoder", "LatentConfig", "LatentGenerator", "LossTerms", "LossWeights", "train_latent"]
 
@@ -373,37 +373,29 @@ def train_latent(
             f"the data ({train_data.n_features} features, {train_data.n_classes} classes) do not match the "
             f"generator ({model.n_in}, {model.n_classes})"
         )
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
-    check_positive_float("lr", lr)
     if time_budget_s is not None:
         check_positive_float("time_budget_s", time_budget_s)
-    order = torch.Generator().manual_seed(seed)
     noise_gen = torch.Generator().manual_seed(seed + 1)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    x_all, y_all = train_data.x.float(), train_data.y
-    history: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
+
+    def batch_loss(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, float]]:
+        terms = model.loss(batch[0], batch[1], generator=noise_gen)
+        return terms.total, terms.floats()
+
+    opt, _ = adam(model.parameters(), lr)
     model.train()
-    for epoch in range(1, epochs + 1):
-        perm = torch.randperm(len(x_all), generator=order)
-        sums: dict[str, float] = {}
-        for start in range(0, len(x_all), batch_size):
-            idx = perm[start : start + batch_size]
-            terms = model.loss(x_all[idx], y_all[idx], generator=noise_gen)
-            if not torch.isfinite(terms.total):
-                raise ValueError(f"epoch {epoch}: the loss is {terms.total.item()}; lower lr or eps")
-            opt.zero_grad(set_to_none=True)
-            terms.total.backward()
-            opt.step()
-            for key, value in terms.floats().items():
-                sums[key] = sums.get(key, 0.0) + value * len(idx)
-        record = {"epoch": epoch, **{k: v / len(x_all) for k, v in sums.items()}, "seconds": time.perf_counter() - t0}
-        history.append(record)
-        if log is not None:
-            log(record)
-        if time_budget_s is not None and record["seconds"] > time_budget_s:
-            break
+    try:
+        history = fit(
+            batch_loss,
+            (train_data.x.float(), train_data.y),
+            opt,
+            epochs=epochs,
+            batch_size=batch_size,
+            generator=torch.Generator().manual_seed(seed),
+            time_budget_s=time_budget_s,
+            on_epoch=log,
+        )
+    except NonFiniteLoss as err:
+        raise ValueError(f"epoch {err.epoch}: the loss is {err.value}; lower lr or eps") from err
     model.eval()
     model.fit_statistics(train_data, generator=torch.Generator().manual_seed(seed + 2))
     return history

@@ -12,7 +12,6 @@ samplers through the local Fréchet distance.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,14 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from sanode.data.base import LabeledData
+from sanode.generate.decoder import Decoder, mlp
+from sanode.training.fit import NonFiniteLoss, adam, fit
 from sanode.validation import (
     check_batch,
     check_generator,
     check_hidden,
-    check_positive_float,
     check_positive_int,
 )
-from sanode.generate.decoder import Decoder, mlp
 
 __all__ = ["VAE", "train_vae"]
 
@@ -90,38 +89,27 @@ def train_vae(
     """Minimise (ELBO) with Adam (seeded batch order and reparametrisation noise).
 
     Returns:
-        One record per epoch with the mean loss and the wall time.
+        One record per epoch: the mean loss, the learning rate and the wall time.
 
     Raises:
         ValueError: data of the wrong width, bad hyper-parameters, or a non-finite loss.
     """
     if data.n_features != model.n_in:
         raise ValueError(f"the VAE takes {model.n_in} features, the data have {data.n_features}")
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
-    check_positive_float("lr", lr)
-    order = torch.Generator().manual_seed(seed)
     noise = torch.Generator().manual_seed(seed + 1)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    x_all = data.x.float()
-    history = []
-    t0 = time.perf_counter()
+    opt, _ = adam(model.parameters(), lr)
     model.train()
-    for epoch in range(1, epochs + 1):
-        perm = torch.randperm(len(x_all), generator=order)
-        total = 0.0
-        for start in range(0, len(x_all), batch_size):
-            batch = x_all[perm[start : start + batch_size]]
-            loss = model.loss(batch, generator=noise)
-            if not torch.isfinite(loss):
-                raise ValueError(f"epoch {epoch}: the VAE loss is {loss.item()}; lower lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(batch)
-        record = {"epoch": epoch, "loss": total / len(x_all), "seconds": time.perf_counter() - t0}
-        history.append(record)
-        if log is not None:
-            log(record)
+    try:
+        history = fit(
+            lambda b: model.loss(b[0], generator=noise),
+            (data.x.float(),),
+            opt,
+            epochs=epochs,
+            batch_size=batch_size,
+            generator=torch.Generator().manual_seed(seed),
+            on_epoch=log,
+        )
+    except NonFiniteLoss as err:
+        raise ValueError(f"epoch {err.epoch}: the VAE loss is {err.value}; lower lr") from err
     model.eval()
     return history
