@@ -133,8 +133,8 @@ def _generate(args: argparse.Namespace) -> int:
     with open(out / "summary.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["sampler", "classified_fraction", "local_frechet"])
-        for s in scores:
-            writer.writerow([s["sampler"], f"{s['classified_fraction']:.6f}", f"{s['local_frechet']:.6f}"])
+        for score in scores:
+            writer.writerow([score["sampler"], f"{score['classified_fraction']:.6f}", f"{score['local_frechet']:.6f}"])
     for row in correlations:
         say("direction {direction:.0f} (λ = {eigenvalue:.3g}): ".format(**row) + ", ".join(f"{f} r = {row[f]:+.2f}" for f in ("mass", "slant", "width", "height")))
     say(f"outputs in {out}")
@@ -144,8 +144,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``generate`` to the ``sanode`` sub-commands (``subparsers`` from ``add_subparsers``);
-    its handler, stored as ``func``, is :func:`cmd_generate`."""
+    """Register ``sanode generate`` on ``subparsers``; its handler is :func:`cmd_generate`."""
     p = subparsers.add_parser(
         "generate",
         help="paper 2's generator: train or load a latent generator, write samples, traversals, scores",

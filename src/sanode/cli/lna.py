@@ -71,8 +71,7 @@ def cmd_lna(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``lna`` to the ``sanode`` sub-commands (``subparsers`` from ``add_subparsers``);
-    its handler, stored as ``func``, is :func:`cmd_lna`."""
+    """Register ``sanode lna`` on ``subparsers``; its handler is :func:`cmd_lna`."""
     p = subparsers.add_parser(
         "lna",
         help="linear noise approximation at every planted attractor of a trained run (paper 2)",

@@ -106,8 +106,7 @@ def paper1_only_options(args: argparse.Namespace) -> list[str]:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``reproduce`` to the ``sanode`` sub-commands (``subparsers`` from ``add_subparsers``);
-    its handler, stored as ``func``, is :func:`cmd_reproduce`."""
+    """Register ``sanode reproduce`` on ``subparsers``; its handler is :func:`cmd_reproduce`."""
     p = subparsers.add_parser(
         "reproduce",
         help="run every experiment of a paper (resumable) and write an HTML report",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -117,7 +117,7 @@ def ensure_generator(dataset: str, plan: Paper2Plan, folder: Path, log: Callable
 def score_generator(model: LatentGenerator, dataset: str, plan: Paper2Plan, figures: Path) -> dict[str, Any]:
     """Samplers, VAE baseline, traversal and LNA check of one trained generator (writes its grids)."""
     splits = load_splits(dataset, seed=0)
-    shape = tuple(model.image_shape)
+    shape = cast("tuple[int, int]", tuple(model.image_shape or ()))  # the paper-2 datasets are all (H, W) images
     gen = torch.Generator().manual_seed(0)
     net = train_feature_net(splits.train, splits.test, hidden=256, epochs=5, seed=0)
     z = model.final_codes(splits.test.x, generator=torch.Generator().manual_seed(1))

@@ -214,7 +214,7 @@ def corruption_markdown(rows: Sequence[dict[str, Any]]) -> str:
     models, names, cells = corruption_matrix(rows)
     clean = {m: next((r["acc"] for r in rows if r["model"] == m and r["severity"] == 0), None) for m in models}
     lines = ["| corruption | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
-    lines.append("| clean | " + " | ".join(f"{100 * clean[m]:.1f}" if clean[m] is not None else "–" for m in models) + " |")
+    lines.append("| clean | " + " | ".join("–" if (acc := clean[m]) is None else f"{100 * acc:.1f}" for m in models) + " |")
     lines += ["| " + c + " | " + " | ".join(f"{100 * cells[(m, c)]:.1f}" for m in models) + " |" for c in names]
     mean = {m: sum(cells[(m, c)] for c in names) / len(names) for m in models}
     lines.append("| **mean** | " + " | ".join(f"**{100 * mean[m]:.1f}**" for m in models) + " |")

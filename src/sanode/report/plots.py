@@ -67,11 +67,11 @@ def trajectories_figure(rates: Tensor, target: Tensor, dt: float, path: str | Pa
         target: (N,) planted rate pattern of the input's class.
     """
     t = (torch.arange(rates.shape[0]) * dt).numpy()
-    rates = rates.detach().cpu().numpy()
+    values = rates.detach().cpu().numpy()
     lit = target > 0.5 * float(target.max())
     fig, ax = plt.subplots(figsize=(5, 3))
-    for i in range(rates.shape[1]):
-        ax.plot(t, rates[:, i], color="tab:red" if lit[i] else "tab:blue", lw=0.6, alpha=0.6)
+    for i in range(values.shape[1]):
+        ax.plot(t, values[:, i], color="tab:red" if lit[i] else "tab:blue", lw=0.6, alpha=0.6)
     ax.axhline(float(target.max()), color="tab:red", ls="--", lw=1)
     ax.axhline(0.0, color="tab:blue", ls="--", lw=1)
     ax.set_xlabel("t")

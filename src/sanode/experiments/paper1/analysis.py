@@ -79,7 +79,7 @@ def analyse_run(spec: RunSpec, ds: DatasetPlan, splits: Splits, tables_dir: Path
     t0 = time.perf_counter()
     model, config, _ = load_model(spec.run_dir)
     attacked = _subset(splits.test, ds.n_attack)
-    common = {"n_realisations": ds.n_realisations, "threshold": config.eval.threshold}
+    common: dict[str, Any] = {"n_realisations": ds.n_realisations, "threshold": config.eval.threshold}
     rows = {
         attack: accuracy_vs_attack(
             model, attacked, attack, ps, generator=torch.Generator().manual_seed(100 + 2 * spec.seed + i), **common

@@ -4,7 +4,7 @@ report written; the interim report after each dataset but the last."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +94,7 @@ def reproduce_paper1(
                 continue
             n_nodes, n_classes = splits.train.n_features, splits.train.n_classes
             specs = run_specs(ds, plan, out, n_nodes, n_classes)
+            done: Iterator[tuple[RunRecord, float]]
             if workers == 1:
                 done = (train_and_analyse(spec, ds, splits, out, progress=progress, device=device) for spec in specs)
             else:

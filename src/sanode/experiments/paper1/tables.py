@@ -38,6 +38,7 @@ def _pm(values: Sequence[float]) -> str:
 
 
 def describe_dataset(page: HtmlReport, o: DatasetOutcome, plan: Plan) -> None:
+    """The set-up of one dataset (config, data, model, training, attacks) and its σ → model.noise table."""
     ds, cfg = o.plan, o.plan.base_config()
     beta, lam = resolve_scales(cfg.model, o.n_nodes)
     page.heading(f"{ds.dataset}: set-up", level=3)
@@ -96,6 +97,7 @@ def describe_dataset(page: HtmlReport, o: DatasetOutcome, plan: Plan) -> None:
 
 
 def accuracy_table(page: HtmlReport, o: DatasetOutcome) -> None:
+    """Table I or II: paper accuracy beside the measured mean ± std over seeds, per σ."""
     paper = PAPER_ACCURACY[o.plan.dataset]
     rows = []
     for sigma, group in sorted(by_sigma(o.records).items()):
@@ -146,6 +148,7 @@ def _damping_cell(profiles: Sequence[Mapping[str, float]]) -> str:
 
 
 def verdicts(page: HtmlReport, o: DatasetOutcome) -> None:
+    """One :func:`~sanode.experiments.paper1.verdicts.attack_verdict` per attack and stochastic σ."""
     for attack in ("A", "B"):
         curves = attack_curves(o.records, attack)
         sigmas = [s for s in curves if s != min(curves, default=0.0)]
@@ -155,6 +158,7 @@ def verdicts(page: HtmlReport, o: DatasetOutcome) -> None:
 
 
 def inheritance_table(page: HtmlReport, o: DatasetOutcome) -> None:
+    """The stochastic models run with σ = 0: clean and largest-p accuracy with and without their noise."""
     rows = []
     for sigma, group in sorted(by_sigma(o.records).items()):
         ok = [r for r in group if r.ok and r.analysis and r.analysis.get("noise_off")]
@@ -200,6 +204,7 @@ def inheritance_table(page: HtmlReport, o: DatasetOutcome) -> None:
 
 
 def stability_table(page: HtmlReport, o: DatasetOutcome) -> None:
+    """max Re λ(J) at every planted attractor of every finished run (Eq. 6)."""
     classes = o.splits.test.classes
     rows = []
     for record in o.records:
@@ -220,6 +225,7 @@ def stability_table(page: HtmlReport, o: DatasetOutcome) -> None:
 
 
 def timing_table(page: HtmlReport, outcomes: Mapping[str, DatasetOutcome]) -> None:
+    """Training and analysis wall time per dataset, and what this invocation did with each run."""
     rows = []
     for name, o in outcomes.items():
         ok = [r for r in o.records if r.ok]
