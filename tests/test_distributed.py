@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from sanode import distributed
+from sanode.cli._common import add_device_arguments
 from sanode.config import RunConfig, load_config
 from sanode.distributed import Context, DeviceUnavailable
 from sanode.load import load_model
@@ -252,7 +253,7 @@ def test_bf16_autocast_trains_on_cpu():
 
 
 def test_cli_flags_parse():
-    parser = distributed.add_device_arguments(argparse.ArgumentParser())
+    parser = add_device_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--device", "cpu", "--amp", "bf16"])
     assert (args.device, args.amp) == ("cpu", "bf16")
     assert parser.parse_args([]).device == "cpu" and parser.parse_args([]).amp is None

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from sanode.build import build_classifier
+from sanode.cli.generate import add_parser as add_generate_parser
 from sanode.config import RunConfig
 from sanode.data import LabeledData, load_splits
 from sanode.generate import VAE, Decoder, final_states, fit_classifier_space, make_sampler, train_decoder, train_vae
-from sanode.generate.cli import add_generate_parser
 from sanode.generate.grids import save_grid, tile
 
 

@@ -10,7 +10,6 @@ import torch
 
 from sanode.analysis.covariance import lyapunov_residual
 from sanode.analysis.lna import (
-    add_lna_parser,
     attractor_covariance,
     attractor_jacobian,
     covariance_spectrum,
@@ -20,6 +19,7 @@ from sanode.analysis.lna import (
 )
 from sanode.analysis.lyapunov import UnstableJacobianError
 from sanode.build import build_classifier
+from sanode.cli.lna import add_parser as add_lna_parser
 from sanode.config import RunConfig
 from sanode.data.letters import templates
 from sanode.io.rundir import RunDir
@@ -157,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sanode")
     sub = parser.add_subparsers(dest="command", required=True)
     p = add_lna_parser(sub)
-    p.add_argument("--json", action="store_true")  # sanode.cli adds it to every sub-command
+    assert any(a.dest == "json" for a in p._actions)  # every sanode sub-command takes --json
     return parser
 
 

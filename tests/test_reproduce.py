@@ -14,25 +14,26 @@ import pytest
 import torch
 
 from sanode.build import build_classifier
+from sanode.cli import reproduce as reproduce_cli
+from sanode.cli.reproduce import add_parser as add_reproduce_parser
+from sanode.cli.reproduce import plan_from_args
 from sanode.config import load_config
 from sanode.experiments import paper1
+from sanode.experiments.noise_levels import model_noise, parametrisation
 from sanode.experiments.paper1 import (
     LETTERS_AUTHORS_SCALE,
     PAPER_ACCURACY,
     DatasetPlan,
     Plan,
-    add_reproduce_parser,
-    model_noise,
-    noise_realisations_figure,
     paper1_plan,
-    parametrisation,
     pick_node,
-    plan_from_args,
     realisation_rates,
     reproduce_paper1,
 )
-from sanode.experiments.report import HtmlReport, ReportError
+from sanode.experiments.paper1 import runs as paper1_runs
 from sanode.noise import map_sigma_to_unit_scale
+from sanode.report.html import HtmlReport, ReportError
+from sanode.report.plots import noise_realisations_figure
 from sanode.training import TrainingDiverged
 
 TINY = (*LETTERS_AUTHORS_SCALE, "data.n_train=200", "data.n_test=90", "train.epochs=1")
@@ -259,7 +260,7 @@ def test_a_diverged_run_is_recorded_and_not_retried(tmp_path: Path, monkeypatch:
         calls.append(1)
         raise TrainingDiverged("epoch 1: the loss is nan")
 
-    monkeypatch.setattr(paper1, "train", diverge)
+    monkeypatch.setattr(paper1_runs, "train", diverge)
     plan = tiny_plan(sigmas=(0.0,))
     first = reproduce_paper1(plan, tmp_path, log=lambda line: None)
     second = reproduce_paper1(plan, tmp_path, log=lambda line: None)
@@ -406,7 +407,7 @@ def test_the_command_line_builds_the_plan() -> None:
     add_reproduce_parser(sub)
     args = parser.parse_args(["reproduce", "paper1", "--full", "--datasets", "letters", "--variant", "paper"])
     plan = plan_from_args(args)
-    assert args.func is paper1.cmd_reproduce
+    assert args.func is reproduce_cli.cmd_reproduce
     assert plan.mode == "full" and plan.variant == "paper" and [d.dataset for d in plan.datasets] == ["letters"]
     args = parser.parse_args(["reproduce", "paper1", "--full", "--seeds", "3", "--workers", "4"])
     assert args.workers == 4 and all(len(d.seeds) == 3 for d in plan_from_args(args).datasets)
@@ -420,7 +421,7 @@ def test_the_command_line_builds_the_plan() -> None:
 def test_paper2_refuses_the_paper1_options(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser(prog="sanode")
     add_reproduce_parser(parser.add_subparsers(dest="command", required=True))
-    assert paper1.paper1_only_options(parser.parse_args(["reproduce", "paper2", "--threads", "2"])) == []
+    assert reproduce_cli.paper1_only_options(parser.parse_args(["reproduce", "paper2", "--threads", "2"])) == []
     args = parser.parse_args(["reproduce", "paper2", "--seeds", "3", "--workers", "2", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="does not take --workers, --seeds"):
         args.func(args)

@@ -1,4 +1,4 @@
-"""Grid sweeps (sanode.sweep): cells, names, worker processes, resumption, failures, CLI."""
+"""Grid sweeps (sanode.experiments.sweep, sanode.cli.sweep): cells, names, worker processes, resumption, failures, CLI."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import sys
 import pytest
 import torch
 
-from sanode import sweep
+from sanode.cli import sweep as sweep_cli
 from sanode.config import load_config
+from sanode.experiments import sweep
 from sanode.load import load_model
 from sanode.rundir import RunDir
 from sanode.training import train
@@ -162,7 +163,7 @@ def test_grid_entry_without_equals_is_refused():
 def test_cli_subcommand(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="sanode")
     sub = parser.add_subparsers(dest="command", required=True)
-    sweep.add_parser(sub).add_argument("--json", action="store_true")  # cli.py adds --json to every command
+    assert any(a.dest == "json" for a in sweep_cli.add_parser(sub)._actions)  # every sanode command takes --json
     grid_file = tmp_path / "grid.json"
     grid_file.write_text(json.dumps({"train.seed": [0]}))
     args = parser.parse_args(

@@ -27,7 +27,6 @@ Only rank 0 writes the run directory, evaluates and prints; the others train and
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import socket
@@ -433,23 +432,3 @@ def _local_worker(
     os.environ["RANK"] = os.environ["LOCAL_RANK"] = str(index)
     torch.set_num_threads(threads)
     fn(*args)
-
-
-# ------------------------------------------------------------------------------ command line
-
-
-def add_device_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``--device`` and ``--amp`` for a training command (values go to ``train(device=, amp=)``)."""
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        help=f"where to train: cpu, cuda, cuda:N or mps (here: {', '.join(available_devices())}); "
-        "under torchrun, cuda means cuda:LOCAL_RANK",
-    )
-    parser.add_argument(
-        "--amp",
-        choices=tuple(AMP_DTYPES),
-        default=None,
-        help="mixed precision for the forward pass: bf16 (CPU or CUDA) or fp16 (CUDA, with loss scaling)",
-    )
-    return parser

@@ -16,14 +16,13 @@ Every number in ``OUT/report/index.html`` is read from those files.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -31,8 +30,6 @@ from sanode.analysis.lna import lna_check
 from sanode.checkpoint import atomic_write_text
 from sanode.config import load_config
 from sanode.data import DataNotFoundError, load_splits
-from sanode.experiments.paper1 import torch_threads
-from sanode.experiments.report import HtmlReport
 from sanode.generate import (
     VAE,
     LatentConfig,
@@ -49,6 +46,7 @@ from sanode.generate.grids import save_grid
 from sanode.generate.samplers import SAMPLERS
 from sanode.generate.scoring import score_sampler
 from sanode.load import load_model
+from sanode.report.html import HtmlReport
 from sanode.rundir import RunDir
 from sanode.train import train
 
@@ -119,7 +117,7 @@ def ensure_generator(dataset: str, plan: Paper2Plan, folder: Path, log: Callable
 def score_generator(model: LatentGenerator, dataset: str, plan: Paper2Plan, figures: Path) -> dict[str, Any]:
     """Samplers, VAE baseline, traversal and LNA check of one trained generator (writes its grids)."""
     splits = load_splits(dataset, seed=0)
-    shape = tuple(model.image_shape)
+    shape = cast("tuple[int, int]", tuple(model.image_shape or ()))  # the paper-2 datasets are all (H, W) images
     gen = torch.Generator().manual_seed(0)
     net = train_feature_net(splits.train, splits.test, hidden=256, epochs=5, seed=0)
     z = model.final_codes(splits.test.x, generator=torch.Generator().manual_seed(1))
@@ -240,15 +238,3 @@ def reproduce_paper2(plan: Paper2Plan, out_dir: str | Path, *, command: str, log
     log(f"report: {index} ({seconds:.1f} s)")
     return {"report": str(index), "missing": missing, "wall_seconds": seconds,
             "classified": {d: {s["sampler"]: s["classified_fraction"] for s in r["samplers"]} for d, r in results.items()}}
-
-
-def cmd_reproduce_paper2(args: argparse.Namespace) -> int:
-    plan = paper2_plan(args.mode)
-    out = Path(args.out or f"runs/reproduce-paper2-{plan.mode}")
-    command = f"sanode reproduce paper2 --{plan.mode} --out {out}"
-    threads = getattr(args, "threads", 1)
-    with torch_threads(threads if threads > 0 else None):
-        summary = reproduce_paper2(plan, out, command=command, log=print)
-    if getattr(args, "json", False):
-        print(json.dumps({"command": "reproduce", "paper": "paper2", "mode": plan.mode, **summary}))
-    return 0

@@ -4,7 +4,7 @@ For one dataset and model config it trains (or reuses, or resumes) these models 
 
 * ``cvfr-sigma0``: the deterministic attractor classifier of the config;
 * ``cvfr-sigma<σ>``: the stochastic one for each paper-1 noise amplitude σ > 0 (Eqs. 7–8, σ mapped
-  into the config's parametrisation by :func:`sanode.experiments.paper1.model_noise`), also
+  into the config's parametrisation by :func:`sanode.experiments.noise_levels.model_noise`), also
   evaluated with its noise switched off (paper 2: is the robustness engraved in A?);
 * ``mlp``: a one-hidden-layer MLP with about N² parameters (the coupling's count);
 * ``node``: a neural ODE (torchdiffeq vector-field MLP + linear readout), about N² parameters.
@@ -25,7 +25,6 @@ A finished model is never retrained; its tables are recomputed (they are cheap n
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -37,11 +36,12 @@ from torch import nn
 
 from sanode.baselines import MLPClassifier, NeuralODEClassifier, mlp_hidden_for, ode_hidden_for, train_baseline
 from sanode.checkpoint import atomic_write_text, checkpoint_paths, load_checkpoint, save_checkpoint
-from sanode.config import RunConfig, apply_overrides, load_config
+from sanode.config import RunConfig, apply_overrides
 from sanode.corruptions import CORRUPTIONS
 from sanode.data import Splits
 from sanode.data.base import LabeledData
-from sanode.experiments.paper1 import check_same_config, model_noise
+from sanode.experiments.common import check_same_config
+from sanode.experiments.noise_levels import model_noise
 from sanode.load import load_model
 from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, plot_accuracy_vs_p, write_table
 from sanode.rundir import RunDir
@@ -214,52 +214,8 @@ def corruption_markdown(rows: Sequence[dict[str, Any]]) -> str:
     models, names, cells = corruption_matrix(rows)
     clean = {m: next((r["acc"] for r in rows if r["model"] == m and r["severity"] == 0), None) for m in models}
     lines = ["| corruption | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
-    lines.append("| clean | " + " | ".join(f"{100 * clean[m]:.1f}" if clean[m] is not None else "–" for m in models) + " |")
+    lines.append("| clean | " + " | ".join("–" if (acc := clean[m]) is None else f"{100 * acc:.1f}" for m in models) + " |")
     lines += ["| " + c + " | " + " | ".join(f"{100 * cells[(m, c)]:.1f}" for m in models) + " |" for c in names]
     mean = {m: sum(cells[(m, c)] for c in names) / len(names) for m in models}
     lines.append("| **mean** | " + " | ".join(f"**{100 * mean[m]:.1f}**" for m in models) + " |")
     return "\n".join(lines) + "\n"
-
-
-def cmd_robustness(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.set)
-    out = Path(args.out or f"runs/robustness-{config.name}")
-    summary = robustness_study(
-        config,
-        out,
-        sigmas=[float(s) for s in args.sigmas.split(",")],
-        baselines=[b for b in args.baselines.split(",") if b],
-        baseline_epochs=args.baseline_epochs,
-        ps=[float(p) for p in args.ps.split(",")],
-        n_test=args.n_test,
-        corruptions=not args.no_corruptions,
-        variant=args.variant,
-        log=(lambda line: None) if args.json else print,
-    )
-    if not args.json:
-        print(f"{'model':<32} {'clean':>7} " + " ".join(f"A@{p:<5}" for p in summary["ps"][-2:]) + "  corruptions")
-        for label, entry in summary["models"].items():
-            a = list(entry["attack_A"].values())[-2:]
-            corr = entry.get("corruptions_mean")
-            print(f"{label:<32} {entry['clean'] or float('nan'):>7.4f} " + " ".join(f"{v:<7.4f}" for v in a)
-                  + (f"  {corr:.4f}" if corr is not None else ""))
-        print(f"summary: {out / 'summary.json'}")
-    else:
-        print(json.dumps({"command": "robustness", **summary}))
-    return 0
-
-
-def add_robustness_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("robustness", help="the robustness study of one config: CVFR (σ grid) vs MLP and neural ODE")
-    p.add_argument("--config", default="fast-mnist")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    p.add_argument("--sigmas", default="0,1", help="paper 1's σ values (0 = deterministic, always included)")
-    p.add_argument("--baselines", default="mlp,node", help="comma-separated subset of mlp,node ('' for none)")
-    p.add_argument("--baseline-epochs", type=int, default=5)
-    p.add_argument("--ps", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.8,1.0", help="attack intensities (A and B)")
-    p.add_argument("--n-test", type=int, default=2000, help="attacked test items (a fixed random subset)")
-    p.add_argument("--no-corruptions", action="store_true", help="skip the common-corruption suite")
-    p.add_argument("--variant", choices=("authors", "paper"), default="authors", help="damping envelope of Eq. 8")
-    p.add_argument("--out", help="output folder (default runs/robustness-<config>)")
-    p.set_defaults(func=cmd_robustness)
-    return p

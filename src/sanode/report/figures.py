@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from sanode import plots
 from sanode.analysis.stability import stability
 from sanode.data import Splits
 from sanode.model import AttractorClassifier
+from sanode.report import plots
 from sanode.rundir import RunDir
 
 

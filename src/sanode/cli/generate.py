@@ -1,6 +1,6 @@
 """``sanode generate``: train (or load) a latent generator, write sample grids, traversals and a summary.
 
-Register it with :func:`add_generate_parser` on the ``sanode`` sub-parsers. Outputs in ``--out``:
+Register it with :func:`add_parser` on the ``sanode`` sub-parsers. Outputs in ``--out``:
 ``model.safetensors`` + ``model.json`` (the checkpoint), ``samples_<sampler>.png`` (one row per
 class), ``traversal_class<k>.png`` (one row per leading eigenvector of Σ_emp,k), ``summary.json`` and
 ``summary.csv``. With ``--json`` the last stdout line is the summary as one JSON object.
@@ -19,8 +19,9 @@ import torch
 
 from sanode.analysis.lyapunov import UnstableJacobianError
 from sanode.checkpoint import atomic_write_text
+from sanode.cli._common import add_json_flag
 from sanode.data import load_splits
-from sanode.experiments.paper1 import torch_threads
+from sanode.experiments.common import torch_threads
 from sanode.generate.features import feature_correlations, traversal
 from sanode.generate.frechet import train_feature_net
 from sanode.generate.grids import save_grid
@@ -28,7 +29,7 @@ from sanode.generate.latent import LatentConfig, LatentGenerator, LossWeights, t
 from sanode.generate.samplers import SAMPLERS, make_sampler
 from sanode.generate.scoring import score_sampler
 
-__all__ = ["add_generate_parser", "cmd_generate"]
+__all__ = ["add_parser", "cmd_generate"]
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -132,8 +133,8 @@ def _generate(args: argparse.Namespace) -> int:
     with open(out / "summary.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["sampler", "classified_fraction", "local_frechet"])
-        for s in scores:
-            writer.writerow([s["sampler"], f"{s['classified_fraction']:.6f}", f"{s['local_frechet']:.6f}"])
+        for score in scores:
+            writer.writerow([score["sampler"], f"{score['classified_fraction']:.6f}", f"{score['local_frechet']:.6f}"])
     for row in correlations:
         say("direction {direction:.0f} (λ = {eigenvalue:.3g}): ".format(**row) + ", ".join(f"{f} r = {row[f]:+.2f}" for f in ("mass", "slant", "width", "height")))
     say(f"outputs in {out}")
@@ -142,12 +143,8 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_generate_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``generate`` to the ``sanode`` sub-commands (``subparsers`` from ``add_subparsers``).
-
-    The handler is stored as ``func``; ``--json`` is added here unless the caller's loop adds it
-    (the handler reads it with a default of False).
-    """
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``sanode generate`` on ``subparsers``; its handler is :func:`cmd_generate`."""
     p = subparsers.add_parser(
         "generate",
         help="paper 2's generator: train or load a latent generator, write samples, traversals, scores",
@@ -177,7 +174,6 @@ def add_generate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", default="runs/generate/latest")
-    if not any(a.dest == "json" for a in p._actions):
-        p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    add_json_flag(p)
     p.set_defaults(func=cmd_generate)
     return p

@@ -1,0 +1,58 @@
+"""``sanode robustness``: the robustness study of one config, CVFR (σ grid) against an MLP and a neural
+ODE (:func:`sanode.experiments.robustness_study.robustness_study`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from sanode.cli._common import add_json_flag
+from sanode.config import load_config
+from sanode.experiments.robustness_study import robustness_study
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    out = Path(args.out or f"runs/robustness-{config.name}")
+    summary = robustness_study(
+        config,
+        out,
+        sigmas=[float(s) for s in args.sigmas.split(",")],
+        baselines=[b for b in args.baselines.split(",") if b],
+        baseline_epochs=args.baseline_epochs,
+        ps=[float(p) for p in args.ps.split(",")],
+        n_test=args.n_test,
+        corruptions=not args.no_corruptions,
+        variant=args.variant,
+        log=(lambda line: None) if args.json else print,
+    )
+    if not args.json:
+        print(f"{'model':<32} {'clean':>7} " + " ".join(f"A@{p:<5}" for p in summary["ps"][-2:]) + "  corruptions")
+        for label, entry in summary["models"].items():
+            a = list(entry["attack_A"].values())[-2:]
+            corr = entry.get("corruptions_mean")
+            print(f"{label:<32} {entry['clean'] or float('nan'):>7.4f} " + " ".join(f"{v:<7.4f}" for v in a)
+                  + (f"  {corr:.4f}" if corr is not None else ""))
+        print(f"summary: {out / 'summary.json'}")
+    else:
+        print(json.dumps({"command": "robustness", **summary}))
+    return 0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("robustness", help="the robustness study of one config: CVFR (σ grid) vs MLP and neural ODE")
+    p.add_argument("--config", default="fast-mnist")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--sigmas", default="0,1", help="paper 1's σ values (0 = deterministic, always included)")
+    p.add_argument("--baselines", default="mlp,node", help="comma-separated subset of mlp,node ('' for none)")
+    p.add_argument("--baseline-epochs", type=int, default=5)
+    p.add_argument("--ps", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.8,1.0", help="attack intensities (A and B)")
+    p.add_argument("--n-test", type=int, default=2000, help="attacked test items (a fixed random subset)")
+    p.add_argument("--no-corruptions", action="store_true", help="skip the common-corruption suite")
+    p.add_argument("--variant", choices=("authors", "paper"), default="authors", help="damping envelope of Eq. 8")
+    p.add_argument("--out", help="output folder (default runs/robustness-<config>)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_robustness)
+    return p
