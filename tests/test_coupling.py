@@ -1,15 +1,14 @@
 import pytest
 import torch
+from torch.func import functional_call
 
+from conftest import tiny_patterns
 from sanode.alphabet import cvfr_alphabet
 from sanode.attractors import block_complements, class_blocks, from_templates, random_binary
 from sanode.coupling import PlantingError, ProjectorCoupling, SpectralCoupling
 from sanode.data.letters import templates
 from sanode.dynamics import Drift, FrozenDrift, HillFilter, LinearDecay
-from torch.func import functional_call
 from sanode.solvers import integrate
-
-from conftest import tiny_patterns
 
 COUPLINGS = {
     "spectral": lambda p, lam, g: SpectralCoupling(p, lam, generator=g),

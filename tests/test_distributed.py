@@ -23,8 +23,8 @@ from sanode import distributed
 from sanode.cli._common import add_device_arguments
 from sanode.config import RunConfig, load_config
 from sanode.distributed import Context, DeviceUnavailable
-from sanode.load import load_model
-from sanode.rundir import RunDir
+from sanode.io.load import load_model
+from sanode.io.rundir import RunDir
 from sanode.training import train
 
 # 251 items in batches of 100: the last batch (51) splits unevenly, 26 + 25, so the test also

@@ -14,8 +14,8 @@ import torch
 from sanode.cli import sweep as sweep_cli
 from sanode.config import load_config
 from sanode.experiments import sweep
-from sanode.load import load_model
-from sanode.rundir import RunDir
+from sanode.io.load import load_model
+from sanode.io.rundir import RunDir
 from sanode.training import train
 
 TINY = ["data.n_train=200", "data.n_test=60", "train.epochs=1", "solver.steps=8", "solver.dt=0.3"]

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from sanode import cli
-from sanode.checkpoint import CheckpointError
 from sanode.config import load_config
-from sanode.load import load_model
+from sanode.io.checkpoint import CheckpointError
+from sanode.io.load import load_model
 from sanode.model import AttractorClassifier
 from sanode.training import TrainingDiverged, train
 

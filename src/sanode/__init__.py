@@ -17,10 +17,10 @@ from sanode.config import RunConfig, load_config, named_configs
 from sanode.coupling import ProjectorCoupling, SpectralCoupling
 from sanode.dynamics import DoubleWell, Drift, HillFilter, IdentityFilter, LinearDecay
 from sanode.evaluate import evaluate
-from sanode.load import load_model
+from sanode.io.load import load_model
 from sanode.model import AttractorClassifier
 from sanode.solvers import integrate
-from sanode.train import TrainingDiverged, train
+from sanode.training import TrainingDiverged, train
 
 __version__ = "0.1.0"
 

@@ -409,7 +409,7 @@ def launch_local(fn: Callable[..., None], nprocs: int, *args: Any, threads: int 
 
     Each process gets RANK = LOCAL_RANK = its index, WORLD_SIZE = ``nprocs`` and a rendezvous
     on 127.0.0.1:``port`` (default: a free port), and uses ``threads`` torch threads, so
-    :func:`setup` (and hence :func:`sanode.train.train`) joins the group as under
+    :func:`setup` (and hence :func:`sanode.training.train`) joins the group as under
     ``torchrun --nproc_per_node=nprocs``. For tests and benchmarks on one machine; ``fn`` must
     be importable (a module-level function). Returns when every process has finished.
 

@@ -24,7 +24,7 @@ from sanode.cli import (
     sweep,
     train,
 )
-from sanode.train import TrainingDiverged
+from sanode.training import TrainingDiverged
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 

@@ -11,9 +11,9 @@ import torch
 
 from sanode import distributed
 from sanode.cli._common import add_device_flag, add_json_flag, emit
-from sanode.load import load_model
+from sanode.io.load import load_model
 from sanode.robustness import accuracy_vs_attack, plot_accuracy_vs_p, write_table
-from sanode.train import load_data
+from sanode.training import load_data
 
 
 def cmd_attack(args: argparse.Namespace) -> int:

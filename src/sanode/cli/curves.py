@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from sanode.cli._common import add_json_flag, emit
+from sanode.io.rundir import RunDir
 from sanode.report import plots
-from sanode.rundir import RunDir
 
 
 def cmd_curves(args: argparse.Namespace) -> int:

@@ -9,8 +9,8 @@ from typing import Any
 from sanode import distributed
 from sanode.cli._common import accuracies, add_device_flag, add_json_flag, emit, score_table
 from sanode.evaluate import evaluate
-from sanode.load import load_model
-from sanode.train import load_data
+from sanode.io.load import load_model
+from sanode.training import load_data
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

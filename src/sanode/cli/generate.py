@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from sanode.analysis.lyapunov import UnstableJacobianError
-from sanode.checkpoint import atomic_write_text
 from sanode.cli._common import add_json_flag
 from sanode.data import load_splits
 from sanode.experiments.common import torch_threads
@@ -28,6 +27,7 @@ from sanode.generate.grids import save_grid
 from sanode.generate.latent import LatentConfig, LatentGenerator, LossWeights, train_latent
 from sanode.generate.samplers import SAMPLERS, make_sampler
 from sanode.generate.scoring import score_sampler
+from sanode.io.atomic import atomic_write_text
 
 __all__ = ["add_parser", "cmd_generate"]
 

@@ -12,9 +12,9 @@ import torch
 
 from sanode.analysis.lna import LNACheck, lna_analysis, lna_check
 from sanode.cli._common import add_json_flag
-from sanode.load import load_model
+from sanode.io.load import load_model
+from sanode.io.rundir import RunDir
 from sanode.report.plots import lna_spectrum_figure
-from sanode.rundir import RunDir
 
 
 def cmd_lna(args: argparse.Namespace) -> int:

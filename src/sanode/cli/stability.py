@@ -9,7 +9,7 @@ from typing import Any
 from sanode import distributed
 from sanode.analysis.stability import stability
 from sanode.cli._common import add_device_flag, add_json_flag, emit
-from sanode.load import load_model
+from sanode.io.load import load_model
 
 
 def cmd_stability(args: argparse.Namespace) -> int:

@@ -8,9 +8,9 @@ from typing import Any
 
 from sanode.cli._common import accuracies, add_device_arguments, add_json_flag, emit, score_table
 from sanode.config import load_config
+from sanode.io.rundir import RunDir
 from sanode.report.figures import run_figures
-from sanode.rundir import RunDir
-from sanode.train import load_data, train
+from sanode.training import load_data, train
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from sanode.config import RunConfig
-from sanode.rundir import RunDir
+from sanode.io.rundir import RunDir
 
 __all__ = ["check_same_config", "torch_threads"]
 

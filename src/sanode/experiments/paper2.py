@@ -27,7 +27,6 @@ from typing import Any, cast
 import torch
 
 from sanode.analysis.lna import lna_check
-from sanode.checkpoint import atomic_write_text
 from sanode.config import load_config
 from sanode.data import DataNotFoundError, load_splits
 from sanode.generate import (
@@ -45,10 +44,11 @@ from sanode.generate import (
 from sanode.generate.grids import save_grid
 from sanode.generate.samplers import SAMPLERS
 from sanode.generate.scoring import score_sampler
-from sanode.load import load_model
+from sanode.io.atomic import atomic_write_text
+from sanode.io.load import load_model
+from sanode.io.rundir import RunDir
 from sanode.report.html import HtmlReport
-from sanode.rundir import RunDir
-from sanode.train import train
+from sanode.training import train
 
 _SAMPLER_TEXT = {
     "empirical": "N(x*_k, Σ_emp,k): the class's empirical covariance of z(T)",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sanode.config import RunConfig, apply_overrides
-from sanode.train import train
+from sanode.training import train
 
 RULES = ("inner_product", "nearest", "threshold")
 

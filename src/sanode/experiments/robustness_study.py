@@ -35,17 +35,18 @@ import torch
 from torch import nn
 
 from sanode.baselines import MLPClassifier, NeuralODEClassifier, mlp_hidden_for, ode_hidden_for, train_baseline
-from sanode.checkpoint import atomic_write_text, checkpoint_paths, load_checkpoint, save_checkpoint
 from sanode.config import RunConfig, apply_overrides
 from sanode.corruptions import CORRUPTIONS
 from sanode.data import Splits
 from sanode.data.base import LabeledData
 from sanode.experiments.common import check_same_config
 from sanode.experiments.noise_levels import model_noise
-from sanode.load import load_model
+from sanode.io.atomic import atomic_write_text
+from sanode.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+from sanode.io.load import load_model
+from sanode.io.rundir import RunDir
 from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, plot_accuracy_vs_p, write_table
-from sanode.rundir import RunDir
-from sanode.train import load_data, train
+from sanode.training import load_data, train
 
 BASELINES: tuple[str, ...] = ("mlp", "node")
 

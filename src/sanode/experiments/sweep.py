@@ -30,10 +30,10 @@ from typing import Any
 
 import torch
 
-from sanode.checkpoint import atomic_write_text
 from sanode.config import RunConfig, apply_overrides
 from sanode.distributed import launch_env
-from sanode.rundir import RunDir
+from sanode.io.atomic import atomic_write_text
+from sanode.io.rundir import RunDir
 
 RULES = ("inner_product", "nearest", "threshold")
 SCORES = (*(f"acc_{r}" for r in RULES), "undecided_fraction", "train_seconds", "max_re_jacobian")
@@ -183,7 +183,7 @@ def run_cell(config: dict[str, Any], run_dir: str, device: str = "cpu") -> dict[
     Returns:
         ``{"status": "done", <SCORES>}`` or ``{"status": "failed", "error": "Type: message"}``.
     """
-    from sanode.train import train  # here, so that importing this module stays light
+    from sanode.training import train  # here, so that importing this module stays light
 
     try:
         result = train(RunConfig.from_dict(config), run_dir, resume=True, progress=False, device=device)

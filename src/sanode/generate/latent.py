@@ -32,11 +32,11 @@ from torch import Tensor, nn
 
 from sanode.analysis.covariance import lyapunov_regulariser
 from sanode.build import build_classifier
-from sanode.checkpoint import load_checkpoint, save_checkpoint
 from sanode.config import RunConfig
 from sanode.data.base import LabeledData
 from sanode.generate.decoder import Decoder, mlp
 from sanode.generate.statistics import ClassStatistics, class_statistics
+from sanode.io.checkpoint import load_checkpoint, save_checkpoint
 from sanode.model import AttractorClassifier
 from sanode.training.fit import NonFiniteLoss, adam, fit
 from sanode.validation import (
@@ -312,7 +312,7 @@ class LatentGenerator(nn.Module):
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-        """Write ``<path>.safetensors`` + ``<path>.json`` (:mod:`sanode.checkpoint`, never a pickle)."""
+        """Write ``<path>.safetensors`` + ``<path>.json`` (:mod:`sanode.io.checkpoint`, never a pickle)."""
         meta = {
             "kind": CHECKPOINT_KIND,
             "n_in": self.n_in,

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sanode.validation import check_positive_int
 from sanode.generate.frechet import FeatureNet, local_frechet_distance
 from sanode.generate.samplers import Sampler
+from sanode.validation import check_positive_int
 
 __all__ = ["SamplerScore", "draw_images", "score_sampler"]
 

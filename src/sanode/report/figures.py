@@ -10,7 +10,7 @@ from sanode.analysis.stability import stability
 from sanode.data import Splits
 from sanode.model import AttractorClassifier
 from sanode.report import plots
-from sanode.rundir import RunDir
+from sanode.io.rundir import RunDir
 
 
 def run_figures(model: AttractorClassifier, splits: Splits, run: RunDir) -> list[Path]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from sanode.checkpoint import atomic_write_text
+from sanode.io.atomic import atomic_write_text
 
 __all__ = ["HtmlReport", "ReportError"]
 

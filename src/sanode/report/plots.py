@@ -21,7 +21,7 @@ from torch import Tensor  # noqa: E402
 
 from sanode.analysis.lna import AttractorLNA  # noqa: E402
 from sanode.analysis.stability import AttractorStability  # noqa: E402
-from sanode.checkpoint import atomic_write_bytes  # noqa: E402
+from sanode.io.atomic import atomic_write_bytes  # noqa: E402
 
 
 def _save(fig: Any, path: str | Path) -> Path:

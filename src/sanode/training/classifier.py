@@ -25,8 +25,8 @@ from sanode.config import RunConfig
 from sanode.coupling.base import PlantingError
 from sanode.data import LabeledData, Splits, load_splits
 from sanode.evaluate import evaluate
+from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
-from sanode.rundir import RunDir
 from sanode.training.fit import NonFiniteLoss, adam, fit
 from sanode.training.resume import Progress, TrainingState, restore_checkpoint, save_checkpoint
 

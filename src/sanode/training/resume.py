@@ -15,10 +15,10 @@ import torch
 from torch import Tensor
 
 from sanode import distributed
-from sanode.checkpoint import capture_rng_state, restore_rng_state
 from sanode.data import Splits
+from sanode.io.rng import capture_rng_state, restore_rng_state
+from sanode.io.rundir import RunDir, load_optimizer, optimizer_tensors
 from sanode.model import AttractorClassifier
-from sanode.rundir import RunDir, load_optimizer, optimizer_tensors
 from sanode.training.fit import Scheduler
 
 

@@ -4,7 +4,7 @@ through the library API, resumable, ending in a self-contained HTML report.
 What runs, per dataset (letters, MNIST) and per noise amplitude σ of Tables I–II and seed:
 
 1. one training run, a normal run directory ``OUT/runs/<dataset>-sigma<σ>-seed<s>`` written by
-   :func:`sanode.train.train` (a run whose ``results.json`` exists is skipped; one with only a
+   :func:`sanode.training.train` (a run whose ``results.json`` exists is skipped; one with only a
    checkpoint resumes with ``resume=True``);
 2. its analysis, cached in ``OUT/analysis/<run>.json``: accuracy vs attack intensity p for
    attacks A and B (Sec. IV, Figs. 5–6; :func:`sanode.robustness.accuracy_vs_attack`, tables

@@ -16,17 +16,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sanode.checkpoint import atomic_write_text
 from sanode.data import Splits
 from sanode.data.base import LabeledData
 from sanode.evaluate import evaluate
 from sanode.experiments.paper1.plan import DatasetPlan
 from sanode.experiments.paper1.runs import RunSpec
-from sanode.load import load_model
+from sanode.io.atomic import atomic_write_text
+from sanode.io.load import load_model
+from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
 from sanode.noise import DampedNoise, damping_along
 from sanode.robustness import accuracy_vs_attack, write_table
-from sanode.rundir import RunDir
 
 __all__ = ["analyse_run", "pick_node", "realisation_rates"]
 

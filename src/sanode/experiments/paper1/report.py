@@ -19,7 +19,7 @@ from sanode.experiments.paper1.analysis import pick_node, realisation_rates
 from sanode.experiments.paper1.plan import Plan
 from sanode.experiments.paper1.runs import DatasetOutcome, RunRecord, sigma_tag
 from sanode.experiments.paper1.verdicts import by_sigma
-from sanode.load import load_model
+from sanode.io.load import load_model
 from sanode.report import plots
 from sanode.report.html import HtmlReport
 from sanode.robustness import plot_accuracy_vs_p

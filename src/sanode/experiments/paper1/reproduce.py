@@ -15,7 +15,7 @@ from sanode.experiments.paper1.plan import MODES, Plan, paper1_plan
 from sanode.experiments.paper1.report import write_report
 from sanode.experiments.paper1.runs import DatasetOutcome, RunRecord, run_specs
 from sanode.experiments.paper1.workers import in_processes, train_and_analyse
-from sanode.train import load_data
+from sanode.training import load_data
 
 __all__ = ["Reproduction", "default_command", "reproduce_paper1"]
 

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sanode.checkpoint import atomic_write_text
 from sanode.config import RunConfig, apply_overrides
 from sanode.data import Splits
 from sanode.experiments.common import check_same_config
 from sanode.experiments.noise_levels import model_noise
 from sanode.experiments.paper1.plan import DatasetPlan, Plan
-from sanode.rundir import RunDir
-from sanode.train import TrainingDiverged, train
+from sanode.io.atomic import atomic_write_text
+from sanode.io.rundir import RunDir
+from sanode.training import TrainingDiverged, train
 
 __all__ = ["STATUSES", "DatasetOutcome", "RunRecord", "RunSpec", "ensure_run", "run_specs", "sigma_tag"]
 
@@ -97,7 +97,7 @@ def run_specs(ds: DatasetPlan, plan: Plan, out: Path, n_nodes: int, n_classes: i
 def ensure_run(spec: RunSpec, splits: Splits, *, progress: bool = False, device: str = "cpu") -> RunRecord:
     """Train ``spec`` unless its results exist; resume it when only its checkpoint does.
 
-    A run that diverges (:class:`sanode.train.TrainingDiverged`) is recorded in
+    A run that diverges (:class:`sanode.training.TrainingDiverged`) is recorded in
     ``spec.diverged_path`` and skipped by later invocations (delete that file to retry).
     """
     run = RunDir(spec.run_dir)

@@ -15,7 +15,7 @@ from sanode.data import Splits
 from sanode.experiments.paper1.analysis import analyse_run
 from sanode.experiments.paper1.plan import DatasetPlan
 from sanode.experiments.paper1.runs import RunRecord, RunSpec, ensure_run
-from sanode.train import load_data
+from sanode.training import load_data
 
 __all__ = ["in_processes", "train_and_analyse"]
 
