@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from sanode.analysis.damping import damping_along
 from sanode.build import build_classifier
 from sanode.config import RunConfig
 from sanode.data.letters import load_letters, templates
 from sanode.dynamics import FrozenDrift, HillFilter, IdentityFilter, LinearDecay
-from sanode.analysis.damping import damping_along
 from sanode.noise import (
     DAMPING_VARIANTS,
     AdditiveNoise,

@@ -141,7 +141,9 @@ class AttractorClassifier(nn.Module):
             xb = x[start : start + batch_size].to(device=self.attractors.device, dtype=dtype)
             self.check_input(xb)
             outs.append(self._integrate(field, xb, generator=generator))
-        return torch.cat(outs) if outs else torch.empty(0, self.n_nodes, dtype=dtype, device=self.attractors.device)
+        if not outs:
+            return torch.empty(0, self.n_nodes, dtype=dtype, device=self.attractors.device)
+        return torch.cat(outs)
 
     def targets(self, labels: Tensor, space: str = "state") -> Tensor:
         """The planted state of each label's class, in state (x) or rate (f(x)) space."""

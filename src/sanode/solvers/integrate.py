@@ -68,7 +68,9 @@ def integrate(
     scheme.check_noise(noise)
     if trajectory and save_at is not None:
         raise ValueError("give trajectory=True or save_at, not both (trajectory=True is save_at=range(steps + 1))")
-    indices = tuple(range(grid.steps + 1)) if trajectory else grid.check_save_at(save_at) if save_at is not None else None
+    indices = tuple(range(grid.steps + 1)) if trajectory else None
+    if save_at is not None:
+        indices = grid.check_save_at(save_at)
     problem = Problem(field, x0, grid, scheme, noise, generator, indices)
     out = get_backend(backend, problem).integrate(problem)
     return _finite(out, grid.dt, scheme)

@@ -8,10 +8,10 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from sanode.dynamics.drift import FrozenDrift
-from sanode.solvers.backends.base import Backend, BackendUnavailable, Problem
 import sanode.solvers.backends.fused.small as small
 import sanode.solvers.backends.fused.small_path as small_path
+from sanode.dynamics.drift import FrozenDrift
+from sanode.solvers.backends.base import Backend, BackendUnavailable, Problem
 from sanode.solvers.backends.fused.function import FusedEuler
 from sanode.solvers.backends.fused.kernels import filter_kernel
 from sanode.solvers.backends.fused.plan import Plan, chunk_steps, coefficients, default_generator
@@ -74,7 +74,9 @@ class FusedAdjoint(Backend):
         return None
 
     def unavailable(self, reason: str) -> FusedPathUnavailable:
-        return FusedPathUnavailable(f"backend='fused': {reason}; pass backend='autograd' (or 'auto') to use the plain loop")
+        return FusedPathUnavailable(
+            f"backend='fused': {reason}; pass backend='autograd' (or 'auto') to use the plain loop"
+        )
 
     def run(self, problem: Problem) -> Tensor:
         """x(T), through :class:`~sanode.solvers.backends.fused.function.FusedEuler`."""

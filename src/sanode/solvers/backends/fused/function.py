@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from sanode.noise.base import Noise
 import sanode.solvers.backends.fused.small_path as small_path
+from sanode.noise.base import Noise
 from sanode.solvers.backends.fused.kernels import constant
 from sanode.solvers.backends.fused.plan import Plan
 from sanode.solvers.backends.fused.scratch import SCRATCH
@@ -80,7 +80,6 @@ class FusedEuler(torch.autograd.Function):
             return small_path.forward(ctx, plan, x0, matrix, store)
         steps, coef, kernel, noise = plan.steps, plan.coef, plan.kernel, plan.noise
         rows, n = x0.shape
-        full_shape = (*plan.batch_shape, n)
         p, q, r = coef.p, coef.q, coef.r
         # The step is one addmm, p x + L(x) R with L(x) R = h(x) q Aᵀ (see kernels.FilterKernel).
         operand = kernel.exchange_operand((q * matrix.mT).contiguous())

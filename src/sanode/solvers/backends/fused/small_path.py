@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sanode.noise.base import Noise
 import sanode.solvers.backends.fused.small as small
+from sanode.noise.base import Noise
 from sanode.solvers.backends.fused.kernels import FilterKernel, HillKernel, IdentityKernel
 from sanode.solvers.backends.fused.plan import MapCoefficients, Plan
 from sanode.solvers.backends.fused.scratch import SCRATCH
