@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from sanode.validation import check_positive_float, check_positive_int
+from sanode.validation import check_positive_int
 
 __all__ = ["TimeGrid"]
 
@@ -29,7 +30,11 @@ class TimeGrid:
     steps: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dt", check_positive_float("dt", self.dt))
+        dt = self.dt
+        # One message for every bad Δt (configs, sweeps and tests match it).
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
+            raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
+        object.__setattr__(self, "dt", float(dt))
         check_positive_int("steps", self.steps)
 
     @property
