@@ -28,7 +28,8 @@ def hill(x: Tensor, c: float | Tensor, *, out: Tensor | None = None) -> Tensor:
     if out is None:
         x2 = x * x
         return x2 / (c + x2)
-    d = torch.addcmul(c, x, x, out=out)  # c + x²
+    c_t = c if isinstance(c, Tensor) else torch.tensor(c, dtype=x.dtype, device=x.device)
+    d = torch.addcmul(c_t, x, x, out=out)  # c + x²
     return torch.div(x, d, out=out).mul_(x)
 
 
