@@ -102,9 +102,7 @@ def sanode_step(problem: Problem, *, backend: str, noise: Noise | None = None, s
     """Assemble A, integrate with sanode, MSE loss, backward; returns the loss."""
     _clear(problem)
     gen = torch.Generator().manual_seed(seed) if noise is not None else None
-    final = integrate(
-        problem.drift.frozen(), problem.x0, dt=DT, steps=problem.steps, noise=noise, generator=gen, backend=backend
-    )
+    final = integrate(problem.drift.frozen(), problem.x0, dt=DT, steps=problem.steps, noise=noise, generator=gen, backend=backend)
     loss = _loss(final, problem.targets)
     loss.backward()
     return float(loss.detach())

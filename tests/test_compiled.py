@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from conftest import tiny_patterns
 from sanode.coupling import ProjectorCoupling
 from sanode.dynamics import Drift, HillFilter, LinearDecay
 from sanode.model import AttractorClassifier
@@ -21,8 +22,6 @@ from sanode.noise import AdditiveNoise, DampedNoise
 from sanode.solvers import IncompatibleNoise, integrate
 from sanode.solvers.backends import compiled as compiled_module
 from sanode.solvers.backends.compiled import COMPILE_MODES, Compiled, resolve_compile_mode
-
-from conftest import tiny_patterns
 
 N = 6
 DT = 0.05
@@ -109,8 +108,9 @@ def test_compiled_unroll_refuses_bad_arguments():
 def test_heun_with_noise_is_refused_by_every_backend():
     for backend in ("auto", "autograd", "fused", Compiled(compiler="aot_eager")):
         with pytest.raises(IncompatibleNoise, match="'euler' or 'exp_euler'"):
-            integrate(make_drift().frozen(), x0_for(), dt=DT, steps=STEPS, solver="heun",
-                      noise=make_noise("damped"), backend=backend)
+            integrate(
+                make_drift().frozen(), x0_for(), dt=DT, steps=STEPS, solver="heun", noise=make_noise("damped"), backend=backend
+            )
 
 
 # ------------------------------------------------------------------------------ compiled == eager (traced on the CPU)
@@ -126,13 +126,27 @@ def test_compiled_unroll_matches_the_eager_loop(solver, noise_kind, block):
     x0 = x0_for()
     params = [x0, drift.coupling.free]
     out_c, grads_c = value_and_grads(
-        integrate(drift.frozen(), x0, dt=DT, steps=STEPS, solver=solver, noise=noise,
-                  generator=torch.Generator().manual_seed(5), backend=compiled),
+        integrate(
+            drift.frozen(),
+            x0,
+            dt=DT,
+            steps=STEPS,
+            solver=solver,
+            noise=noise,
+            generator=torch.Generator().manual_seed(5),
+            backend=compiled,
+        ),
         params,
     )
     eager = integrate(
-        drift.frozen(), x0, dt=DT, steps=STEPS, solver=solver, noise=noise,
-        generator=torch.Generator().manual_seed(5), backend="autograd",
+        drift.frozen(),
+        x0,
+        dt=DT,
+        steps=STEPS,
+        solver=solver,
+        noise=noise,
+        generator=torch.Generator().manual_seed(5),
+        backend="autograd",
     )
     out_e, grads_e = value_and_grads(eager, params)
     assert rel_err(out_c, out_e) < 1e-12
@@ -197,17 +211,17 @@ def test_model_with_compile_matches_the_eager_model():
     solver = "exp_euler"
     model = aot_eager_model(solver, noise=make_noise("damped"))
     unroll = model.backend
-    eager = AttractorClassifier(
-        model.drift, model.attractors, dt=DT, steps=STEPS, solver=solver, noise=model.noise
-    )
+    eager = AttractorClassifier(model.drift, model.attractors, dt=DT, steps=STEPS, solver=solver, noise=model.noise)
     x0 = x0_for()
     params = [x0, model.drift.coupling.free]
     out_c, grads_c = value_and_grads(model(x0, generator=torch.Generator().manual_seed(1)), params)
     out_e, grads_e = value_and_grads(eager(x0, generator=torch.Generator().manual_seed(1)), params)
     assert rel_err(out_c, out_e) < 1e-12
     assert all(rel_err(gc, ge) < 1e-12 for gc, ge in zip(grads_c, grads_e))
-    assert torch.equal(model.predict(x0.detach(), generator=torch.Generator().manual_seed(2)),
-                       eager.predict(x0.detach(), generator=torch.Generator().manual_seed(2)))
+    assert torch.equal(
+        model.predict(x0.detach(), generator=torch.Generator().manual_seed(2)),
+        eager.predict(x0.detach(), generator=torch.Generator().manual_seed(2)),
+    )
     assert model.backend is unroll and unroll._fn is not None  # the compiled path did the work
 
 

@@ -11,14 +11,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from conftest import tiny_patterns
 from sanode.coupling import ProjectorCoupling, SpectralCoupling
 from sanode.dynamics import DoubleWell, Drift, FrozenDrift, HillFilter, IdentityFilter, LinearDecay
 from sanode.noise import AdditiveNoise, DampedNoise, Noise
 from sanode.solvers import FusedAdjoint, FusedPathUnavailable, integrate
 from sanode.solvers.backends.fused import function as fused_function
 from sanode.solvers.backends.fused import scratch, small
-
-from conftest import tiny_patterns
 
 N = 8
 DT = 0.05
@@ -175,9 +174,7 @@ def x0_for(batch_shape=(5,), dtype=torch.float64) -> Tensor:
 
 
 @pytest.mark.parametrize("coupling", ["projector", "spectral"])
-@pytest.mark.parametrize(
-    "noise_kind", ["none", "identity", "diagonal", "tanh", "learnable", "sanode_additive", "sanode_damped"]
-)
+@pytest.mark.parametrize("noise_kind", ["none", "identity", "diagonal", "tanh", "learnable", "sanode_additive", "sanode_damped"])
 @pytest.mark.parametrize("chunk_steps", [None, 5])
 def test_fused_matches_plain_autograd(coupling, noise_kind, chunk_steps):
     drift = make_drift(coupling)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from conftest import tiny_patterns
 from sanode.coupling import ProjectorCoupling
 from sanode.dynamics import Drift, FrozenDrift, HillFilter, LinearDecay
 from sanode.dynamics.filters import hill, hill_derivative, hill_parts
@@ -29,8 +30,6 @@ from sanode.solvers import (
     integrate,
 )
 from sanode.solvers.backends.fused import small
-
-from conftest import tiny_patterns
 
 N = 6
 DT = 0.05
@@ -66,8 +65,16 @@ class Geometric(Noise):
 
 @pytest.mark.parametrize(
     "dt,steps,match",
-    [(0.0, 5, "dt must"), (-0.1, 5, "dt must"), (math.nan, 5, "dt must"), (math.inf, 5, "dt must"),
-     (True, 5, "dt must"), (0.1, 0, "steps must"), (0.1, 2.5, "steps must"), (0.1, True, "steps must")],
+    [
+        (0.0, 5, "dt must"),
+        (-0.1, 5, "dt must"),
+        (math.nan, 5, "dt must"),
+        (math.inf, 5, "dt must"),
+        (True, 5, "dt must"),
+        (0.1, 0, "steps must"),
+        (0.1, 2.5, "steps must"),
+        (0.1, True, "steps must"),
+    ],
 )
 def test_time_grid_refuses_bad_values(dt, steps, match):
     with pytest.raises(ValueError, match=match):
@@ -85,8 +92,15 @@ def test_time_grid_final_time_times_and_immutability():
 
 @pytest.mark.parametrize(
     "save_at,match",
-    [([], "at least one"), ([0, STEPS + 1], "in \\[0, 8\\]"), ([-1], "in \\[0"), ([3, 3], "increasing"),
-     ([4, 2], "increasing"), ([1.0], "integers"), (5, "sequence")],
+    [
+        ([], "at least one"),
+        ([0, STEPS + 1], "in \\[0, 8\\]"),
+        ([-1], "in \\[0"),
+        ([3, 3], "increasing"),
+        ([4, 2], "increasing"),
+        ([1.0], "integers"),
+        (5, "sequence"),
+    ],
 )
 def test_save_at_is_validated(save_at, match):
     with pytest.raises(ValueError, match=match):
@@ -153,8 +167,15 @@ def test_heun_refuses_noise_and_names_the_working_schemes(noise, backend):
 @pytest.mark.parametrize("scheme", ["euler", "exp_euler"])
 def test_euler_schemes_integrate_noise(scheme):
     assert get_solver(scheme).noise_refusal(Geometric(0.2)) is None
-    out = integrate(make_drift().frozen(), x0_for(), dt=DT, steps=STEPS, solver=scheme, noise=Geometric(0.2),
-                    generator=torch.Generator().manual_seed(0))
+    out = integrate(
+        make_drift().frozen(),
+        x0_for(),
+        dt=DT,
+        steps=STEPS,
+        solver=scheme,
+        noise=Geometric(0.2),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.shape == (4, N)
 
 

@@ -3,11 +3,10 @@ import math
 import pytest
 import torch
 
+from conftest import tiny_patterns
 from sanode.coupling import ProjectorCoupling
 from sanode.dynamics import Drift, FrozenDrift, HillFilter, IdentityFilter, LinearDecay
 from sanode.solvers import SCHEMES, integrate
-
-from conftest import tiny_patterns
 
 
 def linear_field(n=4, dtype=torch.float64, scale=0.3):

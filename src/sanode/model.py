@@ -56,9 +56,7 @@ class AttractorClassifier(nn.Module):
                 raise ValueError(f"give compile= or backend=, not both (got compile={compile!r}, backend={backend!r})")
             backend = Compiled(mode)
         if attractors.ndim != 2 or attractors.shape[1] != drift.n_nodes:
-            raise ValueError(
-                f"attractors must have shape (K, {drift.n_nodes}), got {tuple(attractors.shape)}"
-            )
+            raise ValueError(f"attractors must have shape (K, {drift.n_nodes}), got {tuple(attractors.shape)}")
         self.drift = drift
         self.register_buffer("attractors", attractors.detach().clone())
         self.dt = float(dt)
@@ -122,9 +120,7 @@ class AttractorClassifier(nn.Module):
         )
 
     @torch.no_grad()
-    def final_states(
-        self, x: Tensor, *, batch_size: int = 2000, generator: torch.Generator | None = None
-    ) -> Tensor:
+    def final_states(self, x: Tensor, *, batch_size: int = 2000, generator: torch.Generator | None = None) -> Tensor:
         """x(T) for every row of ``x`` (n, N), ``batch_size`` rows at a time, without gradient.
 
         The coupling A is assembled once for all batches; each batch is moved to the model's

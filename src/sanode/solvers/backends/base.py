@@ -83,9 +83,7 @@ class Backend(ABC):
 
     def unavailable(self, reason: str) -> BackendUnavailable:
         """The error for a refused problem; it names the backend and the plain loop as the way out."""
-        return BackendUnavailable(
-            f"backend={self.name!r}: {reason}; pass backend='autograd' (or 'auto') to use the plain loop"
-        )
+        return BackendUnavailable(f"backend={self.name!r}: {reason}; pass backend='autograd' (or 'auto') to use the plain loop")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -55,9 +55,7 @@ def resolve_compile_mode(compile: bool | str) -> str | None:
         return "default"
     if isinstance(compile, str) and compile in COMPILE_MODES:
         return compile
-    raise ValueError(
-        f"compile must be True, False or one of the torch.compile modes {', '.join(COMPILE_MODES)}; got {compile!r}"
-    )
+    raise ValueError(f"compile must be True, False or one of the torch.compile modes {', '.join(COMPILE_MODES)}; got {compile!r}")
 
 
 def _cpp_compiler() -> str | None:

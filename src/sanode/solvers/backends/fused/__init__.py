@@ -75,7 +75,6 @@ whole-loop numba kernels for small problems) and ``backend.py`` (:class:`FusedAd
 accepts, and the plan it builds).
 """
 
-
 from sanode.solvers.backends.fused.backend import FusedAdjoint, FusedPathUnavailable
 
 __all__ = ["FusedAdjoint", "FusedPathUnavailable"]

@@ -74,9 +74,7 @@ class FusedAdjoint(Backend):
         return None
 
     def unavailable(self, reason: str) -> FusedPathUnavailable:
-        return FusedPathUnavailable(
-            f"backend='fused': {reason}; pass backend='autograd' (or 'auto') to use the plain loop"
-        )
+        return FusedPathUnavailable(f"backend='fused': {reason}; pass backend='autograd' (or 'auto') to use the plain loop")
 
     def run(self, problem: Problem) -> Tensor:
         """x(T), through :class:`~sanode.solvers.backends.fused.function.FusedEuler`."""

@@ -62,6 +62,7 @@ def _forward_general(
         base = x if r == 0.0 else torch.add(x, plan.reaction(x), alpha=r)
         torch.addmm(base, kernel.exchange_rows(x, lbuf), operand, beta=p, out=out)
         if noise is not None:
+            assert generator is not None and dw is not None  # the plan gives a noise its generator
             if save_states and t % plan.chunk_steps == 0:
                 chunk_states.append(generator.get_state())
             draw = _draw(generator, sqrt_dt, kept[t] if kept is not None else dw)
@@ -198,9 +199,7 @@ class FusedEuler(torch.autograd.Function):
                     # Everything that depends on the states alone, for the whole chunk in one pass
                     # each. ∂L/∂A needs a_{t0+k+1} = p^{m−1−k} ã_{t0+k+1}: the powers go into h(x_{t0+k}).
                     h_scale = powers[chunk - m :] if powers is not None else None
-                    kernel.value_and_slope(
-                        xs, hx[:m] if hx is not None else None, sx[:m] if sx is not None else None, h_scale
-                    )
+                    kernel.value_and_slope(xs, hx[:m] if hx is not None else None, sx[:m] if sx is not None else None, h_scale)
                     if px is not None:
                         torch.mul(plan.reaction.derivative(xs), r, out=px[:m]).add_(1.0)
                     if replay and kept_draws is not None:
@@ -213,6 +212,7 @@ class FusedEuler(torch.autograd.Function):
                     # each saved step k the recursion reaches (a_k += ∂L/∂x_k), chunk boundary included.
                     adj_k[m - 1].copy_(carry)
                     if scaled:
+                        assert sx_k is not None  # scaled only for a state-dependent slope
                         _scaled_recursion(adj_k, dests, sx_k, matrix_k, v, m)
                         if p != 1.0:
                             carry.mul_(p**m)
@@ -228,14 +228,14 @@ class FusedEuler(torch.autograd.Function):
                             else:
                                 torch.addcmul(v, a, px_k[k], out=dest)
                             if replay:
-                                gx, gp = _noise_vjp(
-                                    plan.noise, stack[t0 + k], dws[k], a, full_shape, vjp_x, vjp_params
-                                )
+                                assert plan.noise is not None  # a replay is planned for a noise only
+                                gx, gp = _noise_vjp(plan.noise, stack[t0 + k], dws[k], a, full_shape, vjp_x, vjp_params)
                                 if gx is not None:
                                     dest.add_(gx)
                                 _accumulate(grad_noise, need_noise, gp)
                     if need_a:
-                        h_rows = (xs if kernel.identity else hx[:m]).reshape(m * rows, n)
+                        assert grad_a is not None
+                        h_rows = (xs if hx is None else hx[:m]).reshape(m * rows, n)  # hx is None: identity
                         grad_a.addmm_(adj[:m].reshape(m * rows, n).mT, h_rows, alpha=coef.q)
             return (None, carry if need_x0 else None, grad_a, *grad_noise)
 
@@ -281,5 +281,5 @@ def _accumulate(totals: list[Tensor | None], needed: tuple[bool, ...], grads: tu
             continue
         g = next(it, None)
         if g is not None:
-            totals[i] = g.clone() if totals[i] is None else totals[i].add_(g)
-
+            total = totals[i]
+            totals[i] = g.clone() if total is None else total.add_(g)

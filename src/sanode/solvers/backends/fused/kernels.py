@@ -48,7 +48,7 @@ class FilterKernel:
         raise NotImplementedError
 
     def value_and_slope(
-        self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
+        self, x: Tensor, h_out: Tensor | None, s_out: Tensor | None, h_scale: Tensor | None = None
     ) -> Tensor | None:
         raise NotImplementedError
 
@@ -64,9 +64,8 @@ class HillKernel(FilterKernel):
     def exchange_rows(self, x: Tensor, buf: Tensor) -> Tensor:
         return hill(x, self.c, out=buf)
 
-    def value_and_slope(
-        self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
-    ) -> Tensor:
+    def value_and_slope(self, x: Tensor, h_out: Tensor | None, s_out: Tensor | None, h_scale: Tensor | None = None) -> Tensor:
+        assert s_out is not None  # only the identity kernel is handed no slope buffer
         hill_parts(x, self.c, h_out, s_out)
         if h_out is not None and h_scale is not None:
             h_out.mul_(h_scale)
@@ -84,9 +83,7 @@ class IdentityKernel(FilterKernel):
     def exchange_rows(self, x: Tensor, buf: Tensor) -> Tensor:
         return x
 
-    def value_and_slope(
-        self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
-    ) -> None:
+    def value_and_slope(self, x: Tensor, h_out: Tensor | None, s_out: Tensor | None, h_scale: Tensor | None = None) -> None:
         return None
 
 
@@ -102,9 +99,8 @@ class GenericKernel(FilterKernel):
     def exchange_rows(self, x: Tensor, buf: Tensor) -> Tensor:
         return self.filter(x)
 
-    def value_and_slope(
-        self, x: Tensor, h_out: Tensor | None, s_out: Tensor, h_scale: Tensor | None = None
-    ) -> Tensor:
+    def value_and_slope(self, x: Tensor, h_out: Tensor | None, s_out: Tensor | None, h_scale: Tensor | None = None) -> Tensor:
+        assert s_out is not None  # only the identity kernel is handed no slope buffer
         if h_out is not None:
             h = self.filter(x)
             if h_scale is not None:

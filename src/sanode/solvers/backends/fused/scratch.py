@@ -56,4 +56,3 @@ class ScratchPool(threading.local):
 
 
 SCRATCH = ScratchPool()
-

@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,7 +65,7 @@ def applies(rows: int, n: int, dtype: torch.dtype, device: torch.device) -> bool
     return compatible(dtype, device) and rows * n * n <= MAX_WORK and available()
 
 
-def _forward_loop(states, last, operand, p, c, hill):  # type: ignore[no-untyped-def]
+def _forward_loop(states, last, operand, p, c, hill):  # untyped: numba infers the types
     steps, rows, n = states.shape
     h = np.empty((rows, n), dtype=states.dtype)
     for t in range(steps):
@@ -83,7 +84,7 @@ def _forward_loop(states, last, operand, p, c, hill):  # type: ignore[no-untyped
                 dest[i, j] = p * x[i, j] + y[i, j]
 
 
-def _backward_loop(states, carry, matrix_k, p, c, one, hill, adjoints, filtered):  # type: ignore[no-untyped-def]
+def _backward_loop(states, carry, matrix_k, p, c, one, hill, adjoints, filtered):  # untyped: numba infers the types
     steps, rows, n = states.shape
     for t in range(steps - 1, -1, -1):
         adjoints[t] = carry
@@ -106,7 +107,7 @@ def _backward_loop(states, carry, matrix_k, p, c, one, hill, adjoints, filtered)
 _compiled: dict[str, object] = {}
 
 
-def _kernel(name: str):  # type: ignore[no-untyped-def]
+def _kernel(name: str) -> Any:
     if name not in _compiled:
         if not HAS_NUMBA:
             raise RuntimeError("the small-problem kernels need numba: pip install numba")

@@ -45,8 +45,7 @@ def backward(ctx: Any, plan: Plan, grad_out: Tensor) -> tuple[Tensor | None, ...
     # Pooled like the eager backward's buffers: fresh, they would come back through page faults.
     with SCRATCH.session(2 * stack.numel() * stack.element_size()) as pooled:
         adjoints, filtered = (
-            SCRATCH.take(name, tuple(stack.shape), stack) if pooled else torch.empty_like(stack)
-            for name in ("adj", "h")
+            SCRATCH.take(name, tuple(stack.shape), stack) if pooled else torch.empty_like(stack) for name in ("adj", "h")
         )
         c = hill_constant(kernel)
         small.backward(stack.numpy(), carry.numpy(), matrix_k.numpy(), coef.p, c, adjoints.numpy(), filtered.numpy())
