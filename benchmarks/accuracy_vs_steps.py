@@ -33,8 +33,7 @@ import torch
 
 from sanode.config import load_config
 from sanode.dynamics import FrozenDrift, HillFilter, LinearDecay
-from sanode.solvers import get_solver, integrate
-from sanode.solvers.fused import fused_unavailable_reason
+from sanode.solvers import FusedAdjoint, Problem, TimeGrid, get_solver, integrate
 from sanode.training import TrainingDiverged, train
 
 METHODS = ("euler", "exp_euler", "heun")
@@ -55,7 +54,7 @@ QUICK_OVERRIDES: dict[str, list[str]] = {
 def fused_path(method: str) -> str | None:
     """None when training with ``method`` runs on the fused path, else the reason it does not."""
     probe = FrozenDrift(LinearDecay(), HillFilter(0.125), 1.0, torch.zeros(2, 2))
-    return fused_unavailable_reason(probe, get_solver(method))
+    return FusedAdjoint().refusal(Problem(probe, torch.zeros(1, 2), TimeGrid(1.0, 1), get_solver(method)))
 
 
 def run_one(dataset: str, method: str, steps: int, horizon: float, quick: bool) -> dict[str, object]:

@@ -31,20 +31,19 @@ import torch
 from sanode.config import load_config
 from sanode.evaluate import evaluate
 from sanode.model import AttractorClassifier
-from sanode.solvers import integrate as integrate_module
 from sanode.training import load_data, train
 
 
 @contextmanager
 def plain_unroll() -> Iterator[None]:
-    """Force the plain autograd loop for every integrate() call (the baseline)."""
-    original = integrate_module.integrate
+    """Force the plain autograd loop (backend="autograd") for every integration of the model (the baseline)."""
+    import sanode.model as model_module
+
+    original = model_module.integrate
 
     def plain(*args: Any, **kwargs: Any) -> torch.Tensor:
-        kwargs["fused"] = False
+        kwargs["backend"] = "autograd"
         return original(*args, **kwargs)
-
-    import sanode.model as model_module
 
     model_module.integrate = plain
     try:

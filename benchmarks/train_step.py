@@ -3,8 +3,8 @@
 Methods, all on the same model (paper 2's setup: g(x) = −x, Hill filter c = 1/8, β = 1,
 projector coupling B = A(I − P) + λP with K = 10 class-block attractors, Δt = 0.03):
 
-    fused           sanode's fused Euler path  (integrate(..., fused=True))
-    plain           sanode's plain autograd loop (integrate(..., fused=False))
+    fused           sanode's fused Euler path  (integrate(..., backend="fused"))
+    plain           sanode's plain autograd loop (integrate(..., backend="autograd"))
     torchdiffeq     torchdiffeq.odeint(func, x0, t, method="euler"), t of steps + 1 points
     authors_sde     paper 2's stochastic step re-implemented: x + Δt F(x) + √Δt ε (ξ_t @ Gᵀ),
                     dense G = I product every step (method-notes §2.2)
@@ -41,9 +41,8 @@ from torch import Tensor
 
 from sanode.coupling import ProjectorCoupling
 from sanode.dynamics import Drift, HillFilter, LinearDecay
-from sanode.noise import AdditiveNoise, DampedNoise
+from sanode.noise import AdditiveNoise, DampedNoise, Noise
 from sanode.solvers import integrate
-from sanode.solvers.integrate import Noise
 
 DT = 0.03
 HILL_C = 1.0 / 8.0
@@ -99,13 +98,11 @@ def _clear(problem: Problem) -> None:
         p.grad = None
 
 
-def sanode_step(problem: Problem, *, fused: bool, noise: Noise | None = None, seed: int = 0) -> float:
+def sanode_step(problem: Problem, *, backend: str, noise: Noise | None = None, seed: int = 0) -> float:
     """Assemble A, integrate with sanode, MSE loss, backward; returns the loss."""
     _clear(problem)
     gen = torch.Generator().manual_seed(seed) if noise is not None else None
-    final = integrate(
-        problem.drift.frozen(), problem.x0, dt=DT, steps=problem.steps, noise=noise, generator=gen, fused=fused
-    )
+    final = integrate(problem.drift.frozen(), problem.x0, dt=DT, steps=problem.steps, noise=noise, generator=gen, backend=backend)
     loss = _loss(final, problem.targets)
     loss.backward()
     return float(loss.detach())
@@ -169,18 +166,18 @@ def methods(problem: Problem, *, stochastic: bool = True) -> dict[str, Callable[
     """The timed callables for one problem, by name."""
     n, b, s = problem.n_nodes, problem.batch, problem.steps
     table: dict[str, Callable[[], object]] = {
-        "fused": lambda: sanode_step(problem, fused=True),
-        "plain": lambda: sanode_step(problem, fused=False),
+        "fused": lambda: sanode_step(problem, backend="fused"),
+        "plain": lambda: sanode_step(problem, backend="autograd"),
         "torchdiffeq": lambda: torchdiffeq_step(problem),
         "roofline": roofline_step(n, b, s, problem.x0.dtype),
     }
     if stochastic:
         noise = AdditiveNoise(n, EPS)  # G = identity
-        table["fused_sde"] = lambda: sanode_step(problem, fused=True, noise=noise)
+        table["fused_sde"] = lambda: sanode_step(problem, backend="fused", noise=noise)
         table["authors_sde"] = lambda: authors_sde_step(problem)
         damped = DampedNoise(problem.attractors, 1.0, 1.0, "authors")
-        table["fused_damped"] = lambda: sanode_step(problem, fused=True, noise=damped)
-        table["plain_damped"] = lambda: sanode_step(problem, fused=False, noise=damped)
+        table["fused_damped"] = lambda: sanode_step(problem, backend="fused", noise=damped)
+        table["plain_damped"] = lambda: sanode_step(problem, backend="autograd", noise=damped)
     return table
 
 
@@ -225,17 +222,17 @@ def memory_probe(method: str, n_nodes: int, batch: int, steps: int) -> dict[str,
     which can hide a small step; so where Linux allows, the peak mark is reset after setup and
     the step's peak is read from VmHWM. Elsewhere ``ru_maxrss`` after − before is used.
     """
-    fused = method == "fused"
+    backend = "fused" if method == "fused" else "autograd"
     # A tiny step first: one-off allocations (autograd engine, BLAS workspaces) are not the step's.
-    sanode_step(build_problem(n_nodes, 2, 2), fused=fused)
+    sanode_step(build_problem(n_nodes, 2, 2), backend=backend)
     problem = build_problem(n_nodes, batch, steps)
     if _reset_peak():
         base = _status_kib("VmRSS") or 0
-        sanode_step(problem, fused=fused)
+        sanode_step(problem, backend=backend)
         peak, source = _status_kib("VmHWM") or 0, "VmHWM"
     else:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        sanode_step(problem, fused=fused)
+        sanode_step(problem, backend=backend)
         peak, source = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
     # Both in KiB on Linux.
     return {

@@ -14,15 +14,14 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from conftest import tiny_patterns
 from sanode.coupling import ProjectorCoupling
 from sanode.dynamics import Drift, HillFilter, LinearDecay
 from sanode.model import AttractorClassifier
 from sanode.noise import AdditiveNoise, DampedNoise
-from sanode.solvers import compiled as compiled_module
-from sanode.solvers import integrate
-from sanode.solvers.compiled import COMPILE_MODES, CompiledUnroll, resolve_compile_mode
-
-from conftest import tiny_patterns
+from sanode.solvers import IncompatibleNoise, integrate
+from sanode.solvers.backends import compiled as compiled_module
+from sanode.solvers.backends.compiled import COMPILE_MODES, Compiled, resolve_compile_mode
 
 N = 6
 DT = 0.05
@@ -95,33 +94,59 @@ def test_solver_compile_config_key_reaches_the_model():
 
 def test_compiled_unroll_refuses_bad_arguments():
     with pytest.raises(ValueError, match="mode must be"):
-        CompiledUnroll(dt=DT, steps=STEPS, mode="turbo")
+        Compiled("turbo")
     with pytest.raises(ValueError, match="block_steps"):
-        CompiledUnroll(dt=DT, steps=STEPS, block_steps=0)
+        Compiled(block_steps=0)
     with pytest.raises(ValueError, match="steps must be"):
-        CompiledUnroll(dt=DT, steps=0)
+        integrate(make_drift().frozen(), x0_for(), dt=DT, steps=0, backend=Compiled(compiler="aot_eager"))
     with pytest.raises(ValueError, match="FrozenDrift"):
-        CompiledUnroll(dt=DT, steps=STEPS, backend="aot_eager")(lambda x: -x, x0_for())
+        integrate(lambda x: -x, x0_for(), dt=DT, steps=STEPS, backend=Compiled(compiler="aot_eager"))
+    with pytest.raises(ValueError, match="x\\(T\\) only"):
+        integrate(make_drift().frozen(), x0_for(), dt=DT, steps=STEPS, backend="compiled", trajectory=True)
+
+
+def test_heun_with_noise_is_refused_by_every_backend():
+    for backend in ("auto", "autograd", "fused", Compiled(compiler="aot_eager")):
+        with pytest.raises(IncompatibleNoise, match="'euler' or 'exp_euler'"):
+            integrate(
+                make_drift().frozen(), x0_for(), dt=DT, steps=STEPS, solver="heun", noise=make_noise("damped"), backend=backend
+            )
 
 
 # ------------------------------------------------------------------------------ compiled == eager (traced on the CPU)
 
 
 @pytest.mark.parametrize(
-    "solver,noise_kind,block", [("euler", "none", BLOCK), ("exp_euler", "damped", WHOLE), ("heun", "damped", WHOLE)]
+    "solver,noise_kind,block", [("euler", "none", BLOCK), ("exp_euler", "damped", WHOLE), ("heun", "none", WHOLE)]
 )
 def test_compiled_unroll_matches_the_eager_loop(solver, noise_kind, block):
     drift = make_drift()
     noise = make_noise(noise_kind)
-    unroll = CompiledUnroll(dt=DT, steps=STEPS, solver=solver, backend="aot_eager", block_steps=block)
+    compiled = Compiled(compiler="aot_eager", block_steps=block)
     x0 = x0_for()
     params = [x0, drift.coupling.free]
     out_c, grads_c = value_and_grads(
-        unroll(drift.frozen(), x0, noise=noise, generator=torch.Generator().manual_seed(5)), params
+        integrate(
+            drift.frozen(),
+            x0,
+            dt=DT,
+            steps=STEPS,
+            solver=solver,
+            noise=noise,
+            generator=torch.Generator().manual_seed(5),
+            backend=compiled,
+        ),
+        params,
     )
     eager = integrate(
-        drift.frozen(), x0, dt=DT, steps=STEPS, solver=solver, noise=noise,
-        generator=torch.Generator().manual_seed(5), fused=False,
+        drift.frozen(),
+        x0,
+        dt=DT,
+        steps=STEPS,
+        solver=solver,
+        noise=noise,
+        generator=torch.Generator().manual_seed(5),
+        backend="autograd",
     )
     out_e, grads_e = value_and_grads(eager, params)
     assert rel_err(out_c, out_e) < 1e-12
@@ -132,26 +157,30 @@ def test_compiled_unroll_matches_the_eager_loop(solver, noise_kind, block):
 def test_the_same_draws_as_the_eager_loop_from_the_default_generator():
     drift = make_drift()
     noise = make_noise("additive")
-    unroll = CompiledUnroll(dt=DT, steps=STEPS, backend="aot_eager", block_steps=WHOLE)
+    compiled = Compiled(compiler="aot_eager", block_steps=WHOLE)
+
+    def unroll(x0: torch.Tensor) -> torch.Tensor:
+        return integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise, backend=compiled)
+
     x0 = x0_for().detach()  # no grad: the no-grad graphs are exercised too
     torch.manual_seed(42)
-    out_c = unroll(drift.frozen(), x0, noise=noise)
+    out_c = unroll(x0)
     torch.manual_seed(42)
-    out_e = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise, fused=False)
+    out_e = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise, backend="autograd")
     assert rel_err(out_c, out_e) < 1e-12
-    assert rel_err(out_c, unroll(drift.frozen(), x0, noise=noise)) > 1e-6  # fresh draws differ
+    assert rel_err(out_c, unroll(x0)) > 1e-6  # fresh draws differ
 
 
 def test_no_recompiles_across_calls_and_models():
     drift = make_drift()
-    unrolls = [CompiledUnroll(dt=DT, steps=STEPS, backend="aot_eager", block_steps=WHOLE) for _ in range(2)]
-    for unroll in unrolls:
-        unroll(drift.frozen(), x0_for())  # compile both block lengths
+    backends = [Compiled(compiler="aot_eager", block_steps=WHOLE) for _ in range(2)]
+    for backend in backends:
+        integrate(drift.frozen(), x0_for(), dt=DT, steps=STEPS, backend=backend)  # compile both block lengths
     graphs = counters["stats"]["unique_graphs"]
     for _ in range(3):
-        for unroll in unrolls:
+        for backend in backends:
             # A fresh FrozenDrift and a fresh batch every call, as in training.
-            out = unroll(drift.frozen(), x0_for())
+            out = integrate(drift.frozen(), x0_for(), dt=DT, steps=STEPS, backend=backend)
             torch.autograd.grad(out.sum(), [drift.coupling.free])
     assert counters["stats"]["unique_graphs"] == graphs
 
@@ -161,39 +190,39 @@ def test_divergence_is_reported_like_the_eager_loop():
     drift = make_drift(torch.float32)
     x0 = x0_for(torch.float32).detach()
     with pytest.raises(ValueError, match="diverged"):
-        integrate(drift.frozen(), x0, dt=200.0, steps=20, fused=False)
-    unroll = CompiledUnroll(dt=200.0, steps=20, backend="aot_eager")
+        integrate(drift.frozen(), x0, dt=200.0, steps=20, backend="autograd")
     with pytest.raises(ValueError, match="diverged"):
-        unroll(drift.frozen(), x0)
+        integrate(drift.frozen(), x0, dt=200.0, steps=20, backend=Compiled(compiler="aot_eager"))
 
 
 # ------------------------------------------------------------------------------ the model's compile=
 
 
 def aot_eager_model(solver: str = "euler", noise=None, block: int = WHOLE) -> AttractorClassifier:
-    """A compile=True model whose unroll is traced with aot_eager (the model keeps a matching unroll)."""
+    """A compile=True model whose unroll is traced with aot_eager (its backend swapped for a matching one)."""
     drift = make_drift()
     model = AttractorClassifier(drift, tiny_patterns(3, N), dt=DT, steps=STEPS, solver=solver, noise=noise, compile=True)
-    model._compiled = CompiledUnroll(dt=DT, steps=STEPS, solver=model.solver, backend="aot_eager", block_steps=block)
+    assert isinstance(model.backend, Compiled) and model.backend.mode == "default"
+    model.backend = Compiled(model.backend.mode, compiler="aot_eager", block_steps=block)
     return model
 
 
 def test_model_with_compile_matches_the_eager_model():
-    solver = "heun"
+    solver = "exp_euler"
     model = aot_eager_model(solver, noise=make_noise("damped"))
-    unroll = model._compiled
-    eager = AttractorClassifier(
-        model.drift, model.attractors, dt=DT, steps=STEPS, solver=solver, noise=model.noise
-    )
+    unroll = model.backend
+    eager = AttractorClassifier(model.drift, model.attractors, dt=DT, steps=STEPS, solver=solver, noise=model.noise)
     x0 = x0_for()
     params = [x0, model.drift.coupling.free]
     out_c, grads_c = value_and_grads(model(x0, generator=torch.Generator().manual_seed(1)), params)
     out_e, grads_e = value_and_grads(eager(x0, generator=torch.Generator().manual_seed(1)), params)
     assert rel_err(out_c, out_e) < 1e-12
     assert all(rel_err(gc, ge) < 1e-12 for gc, ge in zip(grads_c, grads_e))
-    assert torch.equal(model.predict(x0.detach(), generator=torch.Generator().manual_seed(2)),
-                       eager.predict(x0.detach(), generator=torch.Generator().manual_seed(2)))
-    assert model._compiled is unroll and unroll._fn is not None  # the compiled path did the work
+    assert torch.equal(
+        model.predict(x0.detach(), generator=torch.Generator().manual_seed(2)),
+        eager.predict(x0.detach(), generator=torch.Generator().manual_seed(2)),
+    )
+    assert model.backend is unroll and unroll._fn is not None  # the compiled path did the work
 
 
 def test_model_with_compile_keeps_the_eager_trajectory_and_its_contract():
@@ -207,8 +236,10 @@ def test_model_with_compile_keeps_the_eager_trajectory_and_its_contract():
 def test_model_follows_a_changed_time_grid():
     model = aot_eager_model()
     model.steps = STEPS + 3
-    unroll = model._compiled_unroll()
-    assert unroll.steps == STEPS + 3 and unroll.mode == "default"
+    x0 = x0_for().detach()
+    eager = integrate(model.drift.frozen(), x0, dt=DT, steps=STEPS + 3, backend="autograd")
+    assert model.grid.steps == STEPS + 3 and model.compile_mode == "default"
+    assert rel_err(model(x0), eager) < 1e-12
 
 
 def test_model_with_compile_survives_deepcopy_and_pickle():
@@ -216,8 +247,8 @@ def test_model_with_compile_survives_deepcopy_and_pickle():
     model(x0_for())  # the compiled function exists now
     clones = (copy.deepcopy(model), pickle.loads(pickle.dumps(model)))
     for clone in clones:
-        assert clone.compile_mode == "default" and clone._compiled._fn is None
-        assert clone._compiled.backend == "aot_eager"
+        assert clone.compile_mode == "default" and clone.backend._fn is None
+        assert clone.backend.compiler == "aot_eager"
     out = clones[0](x0_for())  # compiles again, on its own
     assert rel_err(out.detach(), model(x0_for()).detach()) < 1e-12
 

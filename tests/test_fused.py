@@ -11,13 +11,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from conftest import tiny_patterns
 from sanode.coupling import ProjectorCoupling, SpectralCoupling
 from sanode.dynamics import DoubleWell, Drift, FrozenDrift, HillFilter, IdentityFilter, LinearDecay
-from sanode.noise import AdditiveNoise, DampedNoise
-from sanode.solvers import FusedPathUnavailable, fused_integrate, integrate, small
-from sanode.solvers import fused as fused_module
-
-from conftest import tiny_patterns
+from sanode.noise import AdditiveNoise, DampedNoise, Noise
+from sanode.solvers import FusedAdjoint, FusedPathUnavailable, integrate
+from sanode.solvers.backends.fused import function as fused_function
+from sanode.solvers.backends.fused import scratch, small
 
 N = 8
 DT = 0.05
@@ -34,7 +34,7 @@ def kernels(request, monkeypatch):
     """
     if request.param == "eager":
         monkeypatch.setenv(small.ENV_SWITCH, "0")
-        monkeypatch.setattr(fused_module, "_MAX_KEPT_DRAW_BYTES", 0)
+        monkeypatch.setattr(fused_function, "MAX_KEPT_DRAW_BYTES", 0)
     else:
         monkeypatch.delenv(small.ENV_SWITCH, raising=False)
         assert small.available(), "numba is a dependency of sanode; the compiled kernels must be available"
@@ -44,7 +44,7 @@ def kernels(request, monkeypatch):
 # ------------------------------------------------------------------------------ noise objects
 
 
-class IdentityNoise:
+class IdentityNoise(Noise):
     """ε dW: additive, G = I."""
 
     additive = True
@@ -56,7 +56,7 @@ class IdentityNoise:
         return self.eps * dw
 
 
-class DiagonalNoise:
+class DiagonalNoise(Noise):
     """ε diag(g) dW: additive, diagonal G."""
 
     additive = True
@@ -68,7 +68,7 @@ class DiagonalNoise:
         return self.g.to(dw.dtype) * dw
 
 
-class TanhNoise:
+class TanhNoise(Noise):
     """σ tanh(‖x − x*‖²) dW: multiplicative, vanishing at x*."""
 
     def __init__(self, sigma: float, center: Tensor):
@@ -80,7 +80,7 @@ class TanhNoise:
         return self.sigma * torch.tanh(d2) * dw
 
 
-class LearnableDiagonalNoise(nn.Module):
+class LearnableDiagonalNoise(Noise, nn.Module):
     """diag(g) dW with a trainable g."""
 
     additive = True
@@ -128,16 +128,13 @@ def trainable(drift: Drift, noise: object | None) -> list[Tensor]:
     return params
 
 
-def run(drift, x0, noise, *, fused, solver="euler", chunk_steps=None, seed=11, steps=STEPS):
+def run(drift, x0, noise, *, backend, solver="euler", chunk_steps=None, seed=11, steps=STEPS):
     """x(T) and the gradients of a loss that mixes every output entry."""
     gen = torch.Generator().manual_seed(seed)
     field = drift.frozen()
-    if fused and chunk_steps is not None:
-        out = fused_integrate(
-            field, x0, dt=DT, steps=steps, solver=solver, noise=noise, generator=gen, chunk_steps=chunk_steps
-        )
-    else:
-        out = integrate(field, x0, dt=DT, steps=steps, solver=solver, noise=noise, generator=gen, fused=fused)
+    if backend == "fused" and chunk_steps is not None:
+        backend = FusedAdjoint(chunk_steps=chunk_steps)
+    out = integrate(field, x0, dt=DT, steps=steps, solver=solver, noise=noise, generator=gen, backend=backend)
     weights = torch.linspace(-1.0, 2.0, out.numel(), dtype=out.dtype).reshape(out.shape)
     loss = (out * weights).sum() + (out**2).sum()
     grads = torch.autograd.grad(loss, [x0, *trainable(drift, noise)])
@@ -177,16 +174,14 @@ def x0_for(batch_shape=(5,), dtype=torch.float64) -> Tensor:
 
 
 @pytest.mark.parametrize("coupling", ["projector", "spectral"])
-@pytest.mark.parametrize(
-    "noise_kind", ["none", "identity", "diagonal", "tanh", "learnable", "sanode_additive", "sanode_damped"]
-)
+@pytest.mark.parametrize("noise_kind", ["none", "identity", "diagonal", "tanh", "learnable", "sanode_additive", "sanode_damped"])
 @pytest.mark.parametrize("chunk_steps", [None, 5])
 def test_fused_matches_plain_autograd(coupling, noise_kind, chunk_steps):
     drift = make_drift(coupling)
     noise = make_noise(noise_kind)
     x0 = x0_for()
-    fused = run(drift, x0, noise, fused=True, chunk_steps=chunk_steps)
-    plain = run(drift, x0, noise, fused=False)
+    fused = run(drift, x0, noise, backend="fused", chunk_steps=chunk_steps)
+    plain = run(drift, x0, noise, backend="autograd")
     assert_same(fused, plain, 1e-6)
     assert all(float(g.abs().max()) > 0 for g in fused[1])  # every gradient is exercised
 
@@ -205,8 +200,8 @@ def test_other_reactions_filters_and_schemes(reaction, filter, solver, noise_kin
     drift = make_drift("projector", reaction, filter)
     noise = make_noise(noise_kind)
     x0 = x0_for()
-    fused = run(drift, x0, noise, fused=True, solver=solver, chunk_steps=4)
-    assert_same(fused, run(drift, x0, noise, fused=False, solver=solver), 1e-6)
+    fused = run(drift, x0, noise, backend="fused", solver=solver, chunk_steps=4)
+    assert_same(fused, run(drift, x0, noise, backend="autograd", solver=solver), 1e-6)
 
 
 def test_strong_decay_keeps_the_plain_recursion_and_stays_exact():
@@ -214,8 +209,8 @@ def test_strong_decay_keeps_the_plain_recursion_and_stays_exact():
     # that turns it off must give the same gradients.
     drift = make_drift("projector", LinearDecay(19.0))
     x0 = x0_for()
-    fused = run(drift, x0, None, fused=True, steps=40, chunk_steps=40)
-    assert_same(fused, run(drift, x0, None, fused=False, steps=40), 1e-6)
+    fused = run(drift, x0, None, backend="fused", steps=40, chunk_steps=40)
+    assert_same(fused, run(drift, x0, None, backend="autograd", steps=40), 1e-6)
 
 
 @pytest.mark.parametrize("batch_shape", [(), (1,), (4,), (2, 3)])
@@ -224,9 +219,9 @@ def test_batch_shapes(batch_shape, noise_kind):
     drift = make_drift()
     noise = make_noise(noise_kind)
     x0 = x0_for(batch_shape)
-    fused = run(drift, x0, noise, fused=True)
+    fused = run(drift, x0, noise, backend="fused")
     assert fused[0].shape == x0.shape
-    assert_same(fused, run(drift, x0, noise, fused=False), 1e-6)
+    assert_same(fused, run(drift, x0, noise, backend="autograd"), 1e-6)
 
 
 @pytest.mark.parametrize("noise_kind", ["none", "identity", "tanh"])
@@ -234,7 +229,7 @@ def test_float32(noise_kind):
     drift = make_drift(dtype=torch.float32)
     noise = make_noise(noise_kind, torch.float32)
     x0 = x0_for(dtype=torch.float32)
-    fused, plain = run(drift, x0, noise, fused=True), run(drift, x0, noise, fused=False)
+    fused, plain = run(drift, x0, noise, backend="fused"), run(drift, x0, noise, backend="autograd")
     assert fused[0].dtype == torch.float32 and all(g.dtype == torch.float32 for g in fused[1])
     assert_same(fused, plain, 1e-4)
 
@@ -246,14 +241,14 @@ def test_only_some_inputs_need_grad():
     out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, generator=gen)
     assert used_fused(out)
     (g_fused,) = torch.autograd.grad(out.sum(), [drift.coupling.free])
-    out_plain = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, fused=False)
+    out_plain = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, backend="autograd")
     (g_plain,) = torch.autograd.grad(out_plain.sum(), [drift.coupling.free])
     assert rel_err(g_fused, g_plain) < 1e-10
 
     x1 = x0_for()
     field = FrozenDrift(LinearDecay(), HillFilter(0.2), 0.8, drift.coupling.matrix().detach())
-    (gx_fused,) = torch.autograd.grad(integrate(field, x1, dt=DT, steps=STEPS, fused=True).sum(), [x1])
-    (gx_plain,) = torch.autograd.grad(integrate(field, x1, dt=DT, steps=STEPS, fused=False).sum(), [x1])
+    (gx_fused,) = torch.autograd.grad(integrate(field, x1, dt=DT, steps=STEPS, backend="fused").sum(), [x1])
+    (gx_plain,) = torch.autograd.grad(integrate(field, x1, dt=DT, steps=STEPS, backend="autograd").sum(), [x1])
     assert rel_err(gx_fused, gx_plain) < 1e-10
 
 
@@ -274,12 +269,12 @@ def test_backward_replays_the_draws_without_touching_the_callers_generator():
     drift = make_drift()
     x0 = x0_for()
     gen = torch.Generator().manual_seed(5)
-    out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=make_noise("tanh"), generator=gen, fused=True)
+    out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=make_noise("tanh"), generator=gen, backend="fused")
     after_forward = gen.get_state()
     out.sum().backward()
     assert torch.equal(gen.get_state(), after_forward)
     reference = torch.Generator().manual_seed(5)
-    plain = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=make_noise("tanh"), generator=reference, fused=False)
+    plain = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=make_noise("tanh"), generator=reference, backend="autograd")
     assert torch.equal(gen.get_state(), reference.get_state())  # the same number of draws
     assert rel_err(out.detach(), plain.detach()) < 1e-12
 
@@ -289,10 +284,10 @@ def test_default_generator_is_used_like_the_plain_loop():
     x0 = x0_for()
     noise = make_noise("tanh")
     torch.manual_seed(123)
-    out_f = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise, fused=True)
+    out_f = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise, backend="fused")
     (g_f,) = torch.autograd.grad(out_f.sum(), [x0])
     torch.manual_seed(123)
-    out_p = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise, fused=False)
+    out_p = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise, backend="autograd")
     (g_p,) = torch.autograd.grad(out_p.sum(), [x0])
     assert rel_err(out_f.detach(), out_p.detach()) < 1e-12
     assert rel_err(g_f, g_p) < 1e-10
@@ -318,7 +313,7 @@ def test_gradcheck(noise_kind):
     def fn(x0: Tensor, a: Tensor, *_params: Tensor) -> Tensor:
         field = FrozenDrift(LinearDecay(), HillFilter(0.3), 0.9, a)
         gen = torch.Generator().manual_seed(9)  # the same draws at every call
-        return fused_integrate(field, x0, dt=0.1, steps=5, noise=noise, generator=gen, chunk_steps=2)
+        return integrate(field, x0, dt=0.1, steps=5, noise=noise, generator=gen, backend=FusedAdjoint(chunk_steps=2))
 
     assert torch.autograd.gradcheck(fn, (x0, a, *extra))
 
@@ -331,13 +326,13 @@ def test_automatic_switch():
     x0 = x0_for()
     auto = integrate(drift.frozen(), x0, dt=DT, steps=STEPS)
     assert used_fused(auto)
-    plain = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, fused=False)
+    plain = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, backend="autograd")
     assert not used_fused(plain)
     heun = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, solver="heun")  # no fused Heun: plain loop
     assert not used_fused(heun)
     with torch.no_grad():
         inference = integrate(drift.frozen(), x0, dt=DT, steps=STEPS)
-        forced = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, fused=True)
+        forced = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, backend="fused")
     assert rel_err(forced, inference) < 1e-12 and rel_err(auto.detach(), inference) < 1e-12
 
 
@@ -351,27 +346,29 @@ def test_automatic_switch():
 def test_fused_true_refuses_what_it_cannot_do(kwargs, match):
     drift = make_drift()
     with pytest.raises(FusedPathUnavailable, match=match) as info:
-        integrate(drift.frozen(), x0_for(), dt=DT, steps=STEPS, fused=True, **kwargs)
-    assert isinstance(info.value, ValueError) and "fused=False" in str(info.value)
+        integrate(drift.frozen(), x0_for(), dt=DT, steps=STEPS, backend="fused", **kwargs)
+    assert isinstance(info.value, ValueError) and "backend='autograd'" in str(info.value)
 
 
 def test_fused_refuses_a_field_that_is_not_a_frozen_drift():
     with pytest.raises(FusedPathUnavailable, match="FrozenDrift"):
-        integrate(lambda x: -x, x0_for(), dt=DT, steps=STEPS, fused=True)
+        integrate(lambda x: -x, x0_for(), dt=DT, steps=STEPS, backend="fused")
 
 
 def test_bad_arguments_are_refused():
     drift = make_drift()
     with pytest.raises(ValueError, match="dtype"):
-        integrate(drift.frozen(), x0_for(dtype=torch.float32), dt=DT, steps=STEPS, fused=True)
+        integrate(drift.frozen(), x0_for(dtype=torch.float32), dt=DT, steps=STEPS, backend="fused")
     with pytest.raises(ValueError, match="N = 5"):
-        integrate(drift.frozen(), torch.zeros(2, 5, dtype=torch.float64), dt=DT, steps=STEPS, fused=True)
+        integrate(drift.frozen(), torch.zeros(2, 5, dtype=torch.float64), dt=DT, steps=STEPS, backend="fused")
     with pytest.raises(ValueError, match="chunk_steps"):
-        fused_integrate(drift.frozen(), x0_for(), dt=DT, steps=STEPS, chunk_steps=0)
+        FusedAdjoint(chunk_steps=0)
     with pytest.raises(ValueError, match="dt must"):
-        fused_integrate(drift.frozen(), x0_for(), dt=-1.0, steps=STEPS)
-    with pytest.raises(ValueError, match="fused must"):
-        integrate(drift.frozen(), x0_for(), dt=DT, steps=STEPS, fused="yes")
+        integrate(drift.frozen(), x0_for(), dt=-1.0, steps=STEPS, backend="fused")
+    with pytest.raises(ValueError, match="unknown backend 'yes'"):
+        integrate(drift.frozen(), x0_for(), dt=DT, steps=STEPS, backend="yes")
+    with pytest.raises(ValueError, match="small_kernels"):
+        FusedAdjoint(small_kernels="yes")
 
 
 # ------------------------------------------------------------------------------ the benchmark's code on tiny shapes
@@ -389,9 +386,9 @@ def _load_benchmark():
 def test_benchmark_methods_compute_the_same_model():
     bench = _load_benchmark()
     problem = bench.build_problem(12, 6, 8, dtype=torch.float64)
-    fused = bench.sanode_step(problem, fused=True)
+    fused = bench.sanode_step(problem, backend="fused")
     grad_fused = problem.coupling.free.grad.clone()
-    plain = bench.sanode_step(problem, fused=False)
+    plain = bench.sanode_step(problem, backend="autograd")
     grad_plain = problem.coupling.free.grad.clone()
     diffeq = bench.torchdiffeq_step(problem)
     assert math.isclose(fused, plain, rel_tol=1e-12) and math.isclose(fused, diffeq, rel_tol=1e-12)
@@ -399,11 +396,11 @@ def test_benchmark_methods_compute_the_same_model():
     # The authors' stochastic step with G = I is sanode's Euler–Maruyama with ε dW: the same draws.
     noise = bench.AdditiveNoise(12, bench.EPS)
     authors = bench.authors_sde_step(problem, seed=4)
-    assert math.isclose(authors, bench.sanode_step(problem, fused=True, noise=noise, seed=4), rel_tol=1e-12)
+    assert math.isclose(authors, bench.sanode_step(problem, backend="fused", noise=noise, seed=4), rel_tol=1e-12)
     damped = bench.DampedNoise(problem.attractors, 1.0, 1.0, "authors")
-    fused_damped = bench.sanode_step(problem, fused=True, noise=damped, seed=5)
+    fused_damped = bench.sanode_step(problem, backend="fused", noise=damped, seed=5)
     grad_fused = problem.coupling.free.grad.clone()
-    plain_damped = bench.sanode_step(problem, fused=False, noise=damped, seed=5)
+    plain_damped = bench.sanode_step(problem, backend="autograd", noise=damped, seed=5)
     assert math.isclose(fused_damped, plain_damped, rel_tol=1e-12)
     assert rel_err(grad_fused, problem.coupling.free.grad) < 1e-10
     times = bench.time_interleaved(bench.methods(problem), reps=1)
@@ -423,7 +420,7 @@ def test_zero_stays_an_exact_fixed_point(dtype):
     # fixed point x = 0 by a rounding unit per step.
     drift = make_drift(dtype=dtype)
     x0 = torch.zeros(3, N, dtype=dtype, requires_grad=True)
-    out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, fused=True)
+    out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, backend="fused")
     assert used_fused(out) and torch.equal(out.detach(), torch.zeros_like(out))
 
 
@@ -432,7 +429,7 @@ def test_gradients_are_ordinary_tensors_that_can_be_changed_in_place():
     # optimisers and gradient clipping, which modify .grad in place.
     drift = make_drift()
     x0 = x0_for()
-    out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, fused=True)
+    out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, backend="fused")
     assert not out.is_inference()
     (out**2).sum().backward()
     for t in (x0.grad, drift.coupling.free.grad):
@@ -447,8 +444,6 @@ def test_gradients_are_ordinary_tensors_that_can_be_changed_in_place():
 def test_pooled_work_buffers_never_leak_into_returned_gradients():
     """Backward buffers are reused across calls (small problems); what a backward returned earlier
     must not change when the next backward reuses the pool."""
-    from sanode.solvers import fused as fused_module
-
     gen = torch.Generator().manual_seed(5)
     coupling = ProjectorCoupling(tiny_patterns(3, N), 1.2, generator=gen)
     drift = Drift(LinearDecay(), HillFilter(0.2), coupling, beta=0.8)
@@ -456,27 +451,27 @@ def test_pooled_work_buffers_never_leak_into_returned_gradients():
     def grads(seed: int) -> tuple[Tensor, Tensor]:
         x0 = torch.rand(5, N, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).requires_grad_(True)
         coupling.zero_grad()
-        out = fused_integrate(drift.frozen(), x0, dt=DT, steps=STEPS)
+        out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, backend="fused")
         (out**2).sum().backward()
         return x0.grad, next(coupling.parameters()).grad
 
     first_x, first_a = grads(0)
-    kept = dict(fused_module._SCRATCH.kept)
+    kept = dict(scratch.SCRATCH.kept)
     assert kept, "a small backward keeps its work buffers for the next one"
     saved_x, saved_a = first_x.clone(), first_a.clone()
     grads(1)
-    assert all(fused_module._SCRATCH.kept[k] is buf for k, buf in kept.items()), "same shapes reuse the buffers"
+    assert all(scratch.SCRATCH.kept[k] is buf for k, buf in kept.items()), "same shapes reuse the buffers"
     assert torch.equal(first_x, saved_x) and torch.equal(first_a, saved_a)
     assert all(buf.data_ptr() not in (first_x.data_ptr(), first_a.data_ptr()) for buf in kept.values())
     # Above the cap nothing is pooled: the work of this backward would be 5·chunk·B·N floats.
-    cap = fused_module._SCRATCH.max_bytes
+    cap = scratch.SCRATCH.max_bytes
     try:
-        fused_module._SCRATCH.max_bytes = 0
-        fused_module._SCRATCH.kept.clear()
+        scratch.SCRATCH.max_bytes = 0
+        scratch.SCRATCH.kept.clear()
         grads(2)
-        assert not fused_module._SCRATCH.kept
+        assert not scratch.SCRATCH.kept
     finally:
-        fused_module._SCRATCH.max_bytes = cap
+        scratch.SCRATCH.max_bytes = cap
 
 
 @pytest.mark.parametrize("filter", [HillFilter(0.3), IdentityFilter()])
@@ -487,7 +482,7 @@ def test_small_problems_take_the_compiled_kernels_when_enabled(kernels, filter, 
     monkeypatch.setattr(small, "forward", lambda *a: calls.append(1) or original(*a))
     drift = make_drift(filter=filter, dtype=dtype)
     x0 = x0_for(dtype=dtype).requires_grad_(True)
-    fused_res, plain_res = run(drift, x0, None, fused=True), run(drift, x0, None, fused=False)
+    fused_res, plain_res = run(drift, x0, None, backend="fused"), run(drift, x0, None, backend="autograd")
     assert_same(fused_res, plain_res, 1e-9 if dtype == torch.float64 else 1e-4)
     assert len(calls) == (1 if kernels == "compiled" else 0)
 
@@ -495,6 +490,6 @@ def test_small_problems_take_the_compiled_kernels_when_enabled(kernels, filter, 
 def test_large_noisy_or_nonlinear_decay_problems_stay_eager(monkeypatch):
     monkeypatch.setattr(small, "forward", lambda *a: pytest.fail("the compiled kernels took an unsupported problem"))
     big = torch.rand(small.MAX_WORK // N**2 + 1, N, dtype=torch.float64).requires_grad_(True)
-    run(make_drift(), big, None, fused=True)
-    run(make_drift(), x0_for(), make_noise("identity"), fused=True)
-    run(make_drift(reaction=DoubleWell()), x0_for(), None, fused=True)
+    run(make_drift(), big, None, backend="fused")
+    run(make_drift(), x0_for(), make_noise("identity"), backend="fused")
+    run(make_drift(reaction=DoubleWell()), x0_for(), None, backend="fused")

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from sanode.analysis.damping import damping_along
 from sanode.build import build_classifier
 from sanode.config import RunConfig
 from sanode.data.letters import load_letters, templates
@@ -17,8 +18,8 @@ from sanode.noise import (
     DAMPING_VARIANTS,
     AdditiveNoise,
     DampedNoise,
+    Noise,
     build_noise,
-    damping_along,
     map_sigma_to_unit_scale,
 )
 from sanode.solvers import get_solver, integrate
@@ -184,7 +185,7 @@ def test_closed_form_vjp_equals_autograd(variant, dtype, generator):
 # ---------------------------------------------------------------- Euler–Maruyama
 
 
-class GeometricNoise(nn.Module):
+class GeometricNoise(Noise, nn.Module):
     """b X dW: the multiplicative noise of geometric Brownian motion (a test object)."""
 
     additive = False

@@ -3,11 +3,10 @@ import math
 import pytest
 import torch
 
+from conftest import tiny_patterns
 from sanode.coupling import ProjectorCoupling
 from sanode.dynamics import Drift, FrozenDrift, HillFilter, IdentityFilter, LinearDecay
-from sanode.solvers import SOLVERS, integrate
-
-from conftest import tiny_patterns
+from sanode.solvers import SCHEMES, integrate
 
 
 def linear_field(n=4, dtype=torch.float64, scale=0.3):
@@ -16,7 +15,7 @@ def linear_field(n=4, dtype=torch.float64, scale=0.3):
     return FrozenDrift(LinearDecay(), IdentityFilter(), 1.0, a), a
 
 
-@pytest.mark.parametrize("method", SOLVERS)
+@pytest.mark.parametrize("method", SCHEMES.names())
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("batch_shape", [(), (5,), (2, 3)])
 def test_shapes_dtype_and_trajectory(method, dtype, batch_shape):

@@ -6,10 +6,11 @@ import torch
 from torch import Tensor, nn
 
 from sanode import readout
-from sanode.dynamics.drift import Drift
-from sanode.solvers import Solver, get_solver, integrate
-from sanode.solvers.compiled import CompiledUnroll, resolve_compile_mode
-from sanode.solvers.integrate import Noise, check_time_grid
+from sanode.dynamics.drift import Drift, FrozenDrift
+from sanode.noise.base import Noise
+from sanode.solvers import Backend, Compiled, Solver, TimeGrid, get_solver, integrate
+from sanode.solvers.backends import resolve_compile_mode
+from sanode.validation import check_generator, check_positive_int
 
 LOSS_SPACES = ("state", "rate")
 
@@ -23,12 +24,14 @@ class AttractorClassifier(nn.Module):
         dt: step Δt > 0.
         steps: number of steps ≥ 1.
         solver: integration scheme (name or :class:`~sanode.solvers.Solver`).
-        noise: optional diffusion term (stochastic models).
-        compile: run x(T) through ``torch.compile``, block by block
-            (:class:`~sanode.solvers.compiled.CompiledUnroll`), instead of the eager loop / fused
-            CPU path: True for the default mode, or a mode name such as "reduce-overhead" (CUDA
+        noise: optional diffusion term (stochastic models), a :class:`~sanode.noise.Noise`.
+        backend: how :func:`~sanode.solvers.integrate` executes and differentiates the unroll:
+            "auto" (default: the fused adjoint when training, else the plain loop), "autograd",
+            "fused", "compiled" or a :class:`~sanode.solvers.backends.Backend` object.
+        compile: shorthand for ``backend=Compiled(mode)`` (configs' ``solver.compile``): True for
+            the default ``torch.compile`` mode, or a mode name such as "reduce-overhead" (CUDA
             graphs, CUDA only). Meant for GPUs; on the CPU it needs a C++ compiler and compiles
-            for tens of seconds. ``trajectory=True`` always runs eagerly.
+            for tens of seconds. ``trajectory=True`` always runs on the plain loop.
     """
 
     attractors: Tensor
@@ -42,23 +45,25 @@ class AttractorClassifier(nn.Module):
         steps: int,
         solver: str | Solver = "euler",
         noise: Noise | None = None,
+        backend: str | Backend = "auto",
         compile: bool | str = False,
     ):
         super().__init__()
-        check_time_grid(dt, steps)
-        # Not stored as `self.compile`, which would shadow nn.Module.compile().
-        self.compile_mode = resolve_compile_mode(compile)
+        TimeGrid(dt, steps)  # validates
+        mode = resolve_compile_mode(compile)
+        if mode is not None:
+            if backend != "auto":
+                raise ValueError(f"give compile= or backend=, not both (got compile={compile!r}, backend={backend!r})")
+            backend = Compiled(mode)
         if attractors.ndim != 2 or attractors.shape[1] != drift.n_nodes:
-            raise ValueError(
-                f"attractors must have shape (K, {drift.n_nodes}), got {tuple(attractors.shape)}"
-            )
+            raise ValueError(f"attractors must have shape (K, {drift.n_nodes}), got {tuple(attractors.shape)}")
         self.drift = drift
         self.register_buffer("attractors", attractors.detach().clone())
         self.dt = float(dt)
         self.steps = int(steps)
         self.solver = get_solver(solver)
         self.noise = noise
-        self._compiled: CompiledUnroll | None = None
+        self.backend = backend
 
     @property
     def n_nodes(self) -> int:
@@ -67,6 +72,16 @@ class AttractorClassifier(nn.Module):
     @property
     def n_classes(self) -> int:
         return int(self.attractors.shape[0])
+
+    @property
+    def grid(self) -> TimeGrid:
+        """The time grid (Δt, steps); ``dt`` and ``steps`` stay plain attributes that may be changed."""
+        return TimeGrid(self.dt, self.steps)
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The ``torch.compile`` mode of a compiled backend, None for every other backend."""
+        return self.backend.mode if isinstance(self.backend, Compiled) else None
 
     def check_input(self, x0: Tensor) -> None:
         """Refuse inputs the dynamics cannot use, before they become NaNs deep in a run."""
@@ -86,27 +101,45 @@ class AttractorClassifier(nn.Module):
     def forward(self, x0: Tensor, *, trajectory: bool = False, generator: torch.Generator | None = None) -> Tensor:
         """x(T) of shape (..., N), or the whole path (steps + 1, ..., N) with ``trajectory``."""
         self.check_input(x0)
-        if self.compile_mode is not None and not trajectory:
-            return self._compiled_unroll()(self.drift.frozen(), x0, noise=self.noise, generator=generator)
+        return self._integrate(self.drift.frozen(), x0, trajectory=trajectory, generator=generator)
+
+    def _integrate(
+        self, field: FrozenDrift, x0: Tensor, *, trajectory: bool = False, generator: torch.Generator | None
+    ) -> Tensor:
+        # A compiled backend returns x(T) only; whole paths (diagnostics) run on the plain loop.
+        backend = "auto" if trajectory and isinstance(self.backend, Compiled) else self.backend
         return integrate(
-            self.drift.frozen(),
+            field,
             x0,
-            dt=self.dt,
-            steps=self.steps,
+            grid=self.grid,
             solver=self.solver,
             noise=self.noise,
+            backend=backend,
             generator=generator,
             trajectory=trajectory,
         )
 
-    def _compiled_unroll(self) -> CompiledUnroll:
-        """The compiled unroll for the current time grid and scheme (rebuilt if they changed)."""
-        unroll = self._compiled
-        if unroll is None or (unroll.dt, unroll.steps, unroll.scheme) != (self.dt, self.steps, self.solver):
-            assert self.compile_mode is not None
-            unroll = CompiledUnroll(dt=self.dt, steps=self.steps, solver=self.solver, mode=self.compile_mode)
-            self._compiled = unroll
-        return unroll
+    @torch.no_grad()
+    def final_states(self, x: Tensor, *, batch_size: int = 2000, generator: torch.Generator | None = None) -> Tensor:
+        """x(T) for every row of ``x`` (n, N), ``batch_size`` rows at a time, without gradient.
+
+        The coupling A is assembled once for all batches; each batch is moved to the model's
+        device and dtype, checked, and integrated with the model's scheme, noise and backend
+        (the noise draws follow one another on ``generator``, so results depend on
+        ``batch_size`` as well as on the seed).
+        """
+        check_positive_int("batch_size", batch_size)
+        check_generator(generator)
+        dtype = self.attractors.dtype
+        field = self.drift.frozen()  # assemble A once for all batches
+        outs = []
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size].to(device=self.attractors.device, dtype=dtype)
+            self.check_input(xb)
+            outs.append(self._integrate(field, xb, generator=generator))
+        if not outs:
+            return torch.empty(0, self.n_nodes, dtype=dtype, device=self.attractors.device)
+        return torch.cat(outs)
 
     def targets(self, labels: Tensor, space: str = "state") -> Tensor:
         """The planted state of each label's class, in state (x) or rate (f(x)) space."""

@@ -351,7 +351,7 @@ def lna_check(
             todo = min(chunk, steps - done)
             path = integrate(
                 field, x, dt=dt, steps=todo, solver="euler", noise=noise, generator=generator,
-                trajectory=True, fused=False,
+                trajectory=True, backend="autograd",
             )[1:]
             keep = path[max(0, burn_in - done) :].reshape(-1, n) - x_star
             first += keep.sum(0)

@@ -204,10 +204,10 @@ class TimeSampler:
         noise = AdditiveNoise(d, self.eps, self.loadings[k])
         x = self.dynamics.attractors[k].detach().double().expand(chains, d).clone()
         if self.burn_in:
-            x = integrate(field64, x, dt=self.dt, steps=self.burn_in, noise=noise, generator=generator, fused=False)
+            x = integrate(field64, x, dt=self.dt, steps=self.burn_in, noise=noise, generator=generator, backend="autograd")
         kept = []
         for _ in range(per_chain):
-            x = integrate(field64, x, dt=self.dt, steps=self.thin, noise=noise, generator=generator, fused=False)
+            x = integrate(field64, x, dt=self.dt, steps=self.thin, noise=noise, generator=generator, backend="autograd")
             kept.append(x)
         # Interleave chains so that the first n rows cover every chain before a chain's second state.
         return torch.stack(kept).reshape(-1, d)[:n]

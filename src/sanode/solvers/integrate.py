@@ -1,90 +1,91 @@
-"""Unroll a scheme over ``steps`` steps of size ``dt``, optionally with Itô noise."""
+"""``integrate``: the one entry point that unrolls a scheme on a time grid, with optional Itô noise."""
 
 from __future__ import annotations
 
-import math
-from typing import Protocol
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from sanode.dynamics.drift import FrozenDrift
+from sanode.noise.base import Noise
+from sanode.solvers.backends import Backend, Problem, get_backend
+from sanode.solvers.grid import TimeGrid
 from sanode.solvers.schemes import Solver, get_solver
 
-
-class Noise(Protocol):
-    """Anything that maps the state and a Brownian increment dW to the diffusion term.
-
-    A noise may also define ``increment_vjp(x, dw, a)``, the vector–Jacobian product
-    [∂ increment(x, dW)/∂x]ᵀ a in closed form; the fused training path then uses it instead of a
-    local autograd recompute.
-    """
-
-    def increment(self, x: Tensor, dw: Tensor) -> Tensor: ...
-
-
-def check_time_grid(dt: float, steps: int) -> None:
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
+__all__ = ["integrate"]
 
 
 def integrate(
     field: FrozenDrift,
     x0: Tensor,
     *,
-    dt: float,
-    steps: int,
+    dt: float | None = None,
+    steps: int | None = None,
+    grid: TimeGrid | None = None,
     solver: str | Solver = "euler",
     noise: Noise | None = None,
+    backend: str | Backend = "auto",
     generator: torch.Generator | None = None,
     trajectory: bool = False,
-    fused: bool | None = None,
+    save_at: Sequence[int] | None = None,
 ) -> Tensor:
-    """Integrate dx = F(x) dt [+ noise(x, dW)] from x0 for ``steps`` steps of size ``dt``.
+    """Integrate dx = F(x) dt [+ noise.increment(x, ΔW)] from x0 on a fixed time grid.
 
-    With noise the step is Euler–Maruyama for the drift scheme chosen: the diffusion is
-    evaluated at the start of the step (Itô) and dW ~ N(0, dt I) is drawn from ``generator``.
+    With noise the step is the scheme's Itô version, x_{t+1} = step(x_t) + b(x_t) ΔW_t with
+    ΔW_t ~ N(0, Δt I) drawn from ``generator``; a scheme without one (Heun) refuses the noise
+    (:class:`~sanode.solvers.schemes.IncompatibleNoise`) instead of silently losing its order.
 
     Args:
         field: the drift with its coupling assembled (``Drift.frozen()``).
         x0: initial states, shape (..., N); dtype and device are kept.
-        dt: step size Δt > 0.
-        steps: number of steps ≥ 1 (final time T = steps · dt).
-        solver: a :class:`Solver` or its name ("euler", "exp_euler", "heun").
-        noise: optional diffusion, see :class:`Noise`.
-        generator: random source for dW (reproducible noise).
+        dt: step size Δt > 0 (with ``steps``), or give ``grid``.
+        steps: number of steps ≥ 1 (final time T = steps · Δt).
+        grid: the time grid as one object, instead of ``dt`` and ``steps``.
+        solver: a :class:`Solver` or its name in :data:`~sanode.solvers.schemes.SCHEMES`
+            ("euler", "exp_euler", "heun").
+        noise: optional diffusion, a :class:`~sanode.noise.Noise`.
+        backend: how the map is executed and differentiated: "auto" (default, decided by
+            :func:`~sanode.solvers.backends.choose_backend`: the fused adjoint when a gradient
+            is recorded and the problem is supported, else the plain loop), "autograd", "fused",
+            "compiled", or a :class:`~sanode.solvers.backends.Backend` object (options such as
+            ``FusedAdjoint(chunk_steps=...)`` or ``Compiled("reduce-overhead")``). A backend that
+            cannot take the problem raises :class:`~sanode.solvers.backends.BackendUnavailable`.
+        generator: random source for ΔW (reproducible noise).
         trajectory: return every state, shape (steps + 1, ..., N), instead of x(T).
-        fused: use the fused Euler path of :mod:`sanode.solvers.fused` (graph-free forward,
-            discrete-adjoint backward: same values and gradients, less time and memory).
-            None (default): when autograd records and something requires grad, the scheme is
-            "euler" or "exp_euler", the field a FrozenDrift and ``trajectory`` is False;
-            False: always the plain loop; True: the fused path or
-            :class:`~sanode.solvers.fused.FusedPathUnavailable`.
-    """
-    check_time_grid(dt, steps)
-    scheme = get_solver(solver)
-    # Imported here because fused.py builds on this module (Noise, check_time_grid).
-    from sanode.solvers.fused import fused_integrate, use_fused_path
+        save_at: return the states at these step indices (times k Δt), shape (len(save_at), ..., N):
+            for losses at several times. Same as ``trajectory=True`` followed by indexing, without
+            keeping the other states.
 
-    if use_fused_path(fused, field, scheme, x0, noise, trajectory, generator):
-        out = fused_integrate(field, x0, dt=dt, steps=steps, solver=scheme, noise=noise, generator=generator)
-        return _finite(out, dt, scheme)
-    sqrt_dt = math.sqrt(dt)
-    x = x0
-    states = [x0] if trajectory else None
-    for _ in range(steps):
-        x_next = scheme.step(field, x, dt)
-        if noise is not None:
-            # drawn on the generator's device (a CPU generator can drive a CUDA run reproducibly)
-            draw_on = generator.device if generator is not None else x.device
-            dw = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=draw_on).to(x.device) * sqrt_dt
-            x_next = x_next + noise.increment(x, dw)
-        x = x_next
-        if states is not None:
-            states.append(x)
-    return _finite(torch.stack(states) if states is not None else x, dt, scheme)
+    Raises:
+        ValueError: a bad time grid or ``save_at``, an unknown scheme or backend, or a run that
+            diverged to NaN/Inf (the message says to reduce Δt).
+    """
+    grid = _time_grid(dt, steps, grid)
+    scheme = get_solver(solver)
+    if noise is not None and not isinstance(noise, Noise):
+        raise ValueError(f"noise must be a sanode.noise.Noise (subclass it), got {type(noise).__name__}")
+    scheme.check_noise(noise)
+    if trajectory and save_at is not None:
+        raise ValueError("give trajectory=True or save_at, not both (trajectory=True is save_at=range(steps + 1))")
+    indices = tuple(range(grid.steps + 1)) if trajectory else None
+    if save_at is not None:
+        indices = grid.check_save_at(save_at)
+    problem = Problem(field, x0, grid, scheme, noise, generator, indices)
+    out = get_backend(backend, problem).integrate(problem)
+    return _finite(out, grid.dt, scheme)
+
+
+def _time_grid(dt: float | None, steps: int | None, grid: TimeGrid | None) -> TimeGrid:
+    if grid is not None:
+        if dt is not None or steps is not None:
+            raise ValueError("give either grid= or dt= and steps=, not both")
+        if not isinstance(grid, TimeGrid):
+            raise ValueError(f"grid must be a TimeGrid, got {type(grid).__name__}")
+        return grid
+    if dt is None or steps is None:
+        raise ValueError("integrate needs the time grid: dt= and steps=, or grid=TimeGrid(dt, steps)")
+    return TimeGrid(dt, steps)
 
 
 def _finite(out: Tensor, dt: float, scheme: Solver) -> Tensor:

@@ -25,7 +25,8 @@ from sanode.io.atomic import atomic_write_text
 from sanode.io.load import load_model
 from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
-from sanode.noise import DampedNoise, damping_along
+from sanode.analysis.damping import damping_along
+from sanode.noise import DampedNoise
 from sanode.robustness import accuracy_vs_attack, write_table
 
 __all__ = ["analyse_run", "pick_node", "realisation_rates"]

@@ -2,7 +2,7 @@
 
 At N ≈ 50 one Euler step is a (B, N)@(N, N) product of a few microseconds, and eager PyTorch
 spends as long again on dispatching the step's four or five calls, on the copy inside ``addmm``
-and on the Python loop around them (the "small N" paragraph of :mod:`sanode.solvers.fused`).
+and on the Python loop around them (the "small N" paragraph of :mod:`sanode.solvers.backends.fused`).
 Here the whole loop over steps is one compiled call: the element-wise work of a step is a single
 pass fused around the product, and the product is a direct BLAS call. Same map, same adjoint
 recursion as the eager fused path, for its common case:
@@ -16,6 +16,12 @@ formed by the caller from the adjoints these kernels store.
 
 The kernels are compiled on first use for each dtype (a few seconds) and cached on disk next to
 this file. Without numba, :func:`available` is False and the eager fused path runs instead.
+:class:`~sanode.solvers.backends.FusedAdjoint` decides whether a problem comes here (its
+``small_kernels`` option; by default from the problem's size, see :func:`applies`).
+
+The Hill filter is written out inside the loops below instead of calling
+:func:`sanode.dynamics.filters.hill`: numba compiles scalar arithmetic on array elements and
+cannot call a torch function; the expression is the same quotient form, (x/(c + x²))·x.
 """
 
 from __future__ import annotations
@@ -23,38 +29,43 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from typing import Any
 
 import numpy as np
 import torch
 
 # numba is imported on first use (a quarter of a second that `import sanode` need not pay); it is
 # a declared dependency, and without it the eager fused path runs.
-_HAS_NUMBA = importlib.util.find_spec("numba") is not None
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
 
-__all__ = ["MAX_WORK", "applies", "available", "backward", "forward"]
+__all__ = ["ENV_SWITCH", "HAS_NUMBA", "MAX_WORK", "applies", "available", "backward", "compatible", "forward"]
 
 # Problems up to this many multiply–adds per step (B · N²) run here. Above it the product
 # dominates the step and PyTorch's multi-threaded GEMM wins (N = 49, B = 100: 2.4e5; letters
 # training at B = 500: 1.2e6; MNIST, N = 784, B = 256: 1.6e8).
 MAX_WORK = 2**21
 
-# Set to 0 to keep every problem on the eager fused path (for comparisons and debugging).
+# Set to 0 to keep every problem on the eager fused path (for comparisons and debugging): the
+# documented override of FusedAdjoint(small_kernels=None), the default.
 ENV_SWITCH = "SANODE_SMALL_KERNELS"
 
 
 def available() -> bool:
     """Whether numba is installed and the kernels are not switched off by ``SANODE_SMALL_KERNELS=0``."""
-    return _HAS_NUMBA and os.environ.get(ENV_SWITCH, "1") != "0"
+    return HAS_NUMBA and os.environ.get(ENV_SWITCH, "1") != "0"
+
+
+def compatible(dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether these kernels can run on states of this dtype and device at all (numba, CPU, float32/64)."""
+    return HAS_NUMBA and device.type == "cpu" and dtype in (torch.float32, torch.float64)
 
 
 def applies(rows: int, n: int, dtype: torch.dtype, device: torch.device) -> bool:
-    """Whether ``rows`` states of ``n`` nodes are a small CPU problem these kernels take."""
-    return (
-        device.type == "cpu" and dtype in (torch.float32, torch.float64) and rows * n * n <= MAX_WORK and available()
-    )
+    """Whether ``rows`` states of ``n`` nodes are a small CPU problem these kernels take by default."""
+    return compatible(dtype, device) and rows * n * n <= MAX_WORK and available()
 
 
-def _forward_loop(states, last, operand, p, c, hill):  # type: ignore[no-untyped-def]
+def _forward_loop(states, last, operand, p, c, hill):  # untyped: numba infers the types
     steps, rows, n = states.shape
     h = np.empty((rows, n), dtype=states.dtype)
     for t in range(steps):
@@ -63,7 +74,7 @@ def _forward_loop(states, last, operand, p, c, hill):  # type: ignore[no-untyped
             for i in range(rows):
                 for j in range(n):
                     v = x[i, j]
-                    h[i, j] = v / (c + v * v) * v  # the quotient form, exact near 0 (see fused.py)
+                    h[i, j] = v / (c + v * v) * v  # hill(v, c): the quotient form, exact near 0
             y = np.dot(h, operand)
         else:
             y = np.dot(x, operand)
@@ -73,7 +84,7 @@ def _forward_loop(states, last, operand, p, c, hill):  # type: ignore[no-untyped
                 dest[i, j] = p * x[i, j] + y[i, j]
 
 
-def _backward_loop(states, carry, matrix_k, p, c, one, hill, adjoints, filtered):  # type: ignore[no-untyped-def]
+def _backward_loop(states, carry, matrix_k, p, c, one, hill, adjoints, filtered):  # untyped: numba infers the types
     steps, rows, n = states.shape
     for t in range(steps - 1, -1, -1):
         adjoints[t] = carry
@@ -96,9 +107,9 @@ def _backward_loop(states, carry, matrix_k, p, c, one, hill, adjoints, filtered)
 _compiled: dict[str, object] = {}
 
 
-def _kernel(name: str):  # type: ignore[no-untyped-def]
+def _kernel(name: str) -> Any:
     if name not in _compiled:
-        if not _HAS_NUMBA:
+        if not HAS_NUMBA:
             raise RuntimeError("the small-problem kernels need numba: pip install numba")
         numba = importlib.import_module("numba")
         source = {"forward": _forward_loop, "backward": _backward_loop}[name]

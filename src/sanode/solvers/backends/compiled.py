@@ -1,8 +1,8 @@
-"""The unrolled integration through ``torch.compile``: fewer, fused kernels per step (for GPUs).
+"""The compiled backend: the unrolled integration through ``torch.compile`` (for GPUs).
 
-The eager loop of :func:`~sanode.solvers.integrate.integrate` launches about ten kernels per
+The plain loop (:class:`~sanode.solvers.backends.Autograd`) launches about ten kernels per
 step forward and fifteen backward; at small N on a GPU each costs more in launch latency than in
-arithmetic. :class:`CompiledUnroll` runs the same steps,
+arithmetic. :class:`Compiled` runs the same steps,
 
     x_{t+1} = scheme.step(F, x_t, Δt) [+ noise.increment(x_t, ΔW_t)],
 
@@ -32,10 +32,12 @@ import torch
 from torch import Tensor
 
 from sanode.dynamics.drift import FrozenDrift
-from sanode.solvers.integrate import Noise, _finite, check_time_grid
-from sanode.solvers.schemes import Solver, get_solver
+from sanode.noise.base import Noise
+from sanode.solvers.backends.base import Backend, Problem
+from sanode.solvers.schemes import Solver
+from sanode.validation import check_positive_int
 
-__all__ = ["COMPILE_MODES", "CompiledUnroll", "resolve_compile_mode"]
+__all__ = ["COMPILE_MODES", "Compiled", "resolve_compile_mode"]
 
 #: ``torch.compile`` modes accepted by ``compile=`` ("default" is what ``compile=True`` means).
 COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -53,9 +55,7 @@ def resolve_compile_mode(compile: bool | str) -> str | None:
         return "default"
     if isinstance(compile, str) and compile in COMPILE_MODES:
         return compile
-    raise ValueError(
-        f"compile must be True, False or one of the torch.compile modes {', '.join(COMPILE_MODES)}; got {compile!r}"
-    )
+    raise ValueError(f"compile must be True, False or one of the torch.compile modes {', '.join(COMPILE_MODES)}; got {compile!r}")
 
 
 def _cpp_compiler() -> str | None:
@@ -88,45 +88,29 @@ def _unroll_block(
     return x
 
 
-class CompiledUnroll:
-    """x(T) of ``steps`` steps of ``solver`` (with optional Itô noise), compiled block by block.
+class Compiled(Backend):
+    """x(T) of the scheme (with optional Itô noise), ``torch.compile``'d block by block.
 
     Args:
-        dt: step Δt > 0.
-        steps: number of steps ≥ 1.
-        solver: scheme name or :class:`~sanode.solvers.Solver` ("euler", "exp_euler", "heun").
         mode: a ``torch.compile`` mode (see :data:`COMPILE_MODES`); modes with CUDA graphs need
             CUDA inputs.
-        backend: ``torch.compile`` backend. "inductor" generates the fused kernels (Triton on
+        compiler: ``torch.compile`` backend. "inductor" generates the fused kernels (Triton on
             CUDA; C++ on the CPU, which needs a C++ compiler and compiles for tens of seconds);
             "aot_eager" traces the same graphs without code generation (for tests).
         block_steps: steps per compiled function.
 
-    Calling it with a :class:`~sanode.dynamics.drift.FrozenDrift`, x0 of shape (..., N), and
-    optionally ``noise`` and ``generator`` returns x(T) with the gradients of the eager loop.
+    Same values (to round-off), same noise draws and same gradients as the plain loop. One
+    object keeps its compiled function across calls and time grids (a model holds one).
     """
 
-    def __init__(
-        self,
-        *,
-        dt: float,
-        steps: int,
-        solver: str | Solver = "euler",
-        mode: str = "default",
-        backend: str = "inductor",
-        block_steps: int = _DEFAULT_BLOCK_STEPS,
-    ):
-        check_time_grid(dt, steps)
+    name = "compiled"
+
+    def __init__(self, mode: str = "default", *, compiler: str = "inductor", block_steps: int = _DEFAULT_BLOCK_STEPS):
         if mode not in COMPILE_MODES:
             raise ValueError(f"mode must be one of {', '.join(COMPILE_MODES)}; got {mode!r}")
-        if isinstance(block_steps, bool) or not isinstance(block_steps, int) or block_steps < 1:
-            raise ValueError(f"block_steps must be an integer >= 1, got {block_steps!r}")
-        self.dt = float(dt)
-        self.steps = int(steps)
-        self.scheme = get_solver(solver)
         self.mode = mode
-        self.backend = backend
-        self.block_steps = min(block_steps, self.steps)
+        self.compiler = compiler
+        self.block_steps = check_positive_int("block_steps", block_steps)
         self._fn: Callable[..., Tensor] | None = None
 
     # The compiled function is rebuilt on demand: it cannot be pickled or deep-copied.
@@ -135,56 +119,56 @@ class CompiledUnroll:
         state["_fn"] = None
         return state
 
+    def __repr__(self) -> str:
+        return f"Compiled({self.mode!r}, compiler={self.compiler!r}, block_steps={self.block_steps})"
+
     def _compiled(self) -> Callable[..., Tensor]:
         if self._fn is None:
             # torch.compile caches its graphs (and counts recompiles against its limit) per code
-            # object: a private copy of the block's code gives each unroll its own cache, so that
-            # several models in one process do not push each other back to eager.
+            # object: a private copy of the block's code gives each backend object its own cache,
+            # so that several models in one process do not push each other back to eager.
             code = _unroll_block.__code__.replace(co_name=f"_unroll_block_{next(_instances)}")
             block = types.FunctionType(code, _unroll_block.__globals__, code.co_name)
-            self._fn = torch.compile(block, mode=self.mode, backend=self.backend)
+            self._fn = torch.compile(block, mode=self.mode, backend=self.compiler)
         return self._fn
 
-    def check_device(self, device: torch.device) -> None:
-        """Refuse devices this compile mode and backend cannot target, before compiling."""
+    def refusal(self, problem: Problem) -> str | None:
+        """Fields other than a FrozenDrift, several output times, and devices the mode cannot target."""
+        if not isinstance(problem.field, FrozenDrift):
+            return f"the compiled unroll needs a FrozenDrift field (Drift.frozen()), got {type(problem.field).__name__}"
+        if problem.save_at is not None:
+            return "the compiled unroll returns x(T) only (trajectory=True and save_at need backend='autograd')"
+        device = problem.x0.device
         if device.type == "cuda":
-            return
+            return None
         if self.mode in _CUDA_GRAPH_MODES:
-            raise ValueError(
+            return (
                 f"compile mode {self.mode!r} captures CUDA graphs, which need a CUDA device, but the inputs are "
                 f"on {device.type!r}; use compile=True (mode 'default') or compile=False there"
             )
-        if self.backend == "inductor" and device.type == "cpu" and _cpp_compiler() is None:
-            raise ValueError(
+        if self.compiler == "inductor" and device.type == "cpu" and _cpp_compiler() is None:
+            return (
                 "compile=True is meant for GPUs; on the CPU torch.compile's inductor backend needs a C++ "
                 "compiler (g++, c++ or clang++, or $CXX), and none was found; use compile=False on this machine"
             )
+        return None
 
-    def __call__(
-        self,
-        field: FrozenDrift,
-        x0: Tensor,
-        *,
-        noise: Noise | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """x(T) from x0 (..., N); the noise draws are those of ``integrate(..., noise, generator)``."""
-        if not isinstance(field, FrozenDrift):
-            raise ValueError(f"the compiled unroll needs a FrozenDrift field (Drift.frozen()), got {type(field).__name__}")
-        self.check_device(x0.device)
+    def run(self, problem: Problem) -> Tensor:
+        """x(T) from x0 (..., N); the noise draws are those of the plain loop."""
         fn = self._compiled()
-        sqrt_dt = math.sqrt(self.dt)
+        x0, noise, generator, grid = problem.x0, problem.noise, problem.generator, problem.grid
+        sqrt_dt = math.sqrt(grid.dt)
         draw_on = (generator.device if generator is not None else x0.device) if noise is not None else None
         x, done = x0, 0
-        while done < self.steps:
-            k = min(self.block_steps, self.steps - done)
+        while done < grid.steps:
+            k = min(self.block_steps, grid.steps - done)
             dws = None
             if noise is not None:
-                # One draw per step, as the eager loop draws them (same generator, same order).
+                # One draw per step, as the plain loop draws them (same generator, same order).
                 dws = torch.empty((k, *x0.shape), dtype=x0.dtype, device=draw_on)
                 for i in range(k):
                     torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=draw_on, out=dws[i])
                 dws = dws.to(x0.device).mul_(sqrt_dt)
-            x = fn(self.scheme, self.dt, x, field.matrix, field, noise, dws, k)
+            x = fn(problem.scheme, grid.dt, x, problem.field.matrix, problem.field, noise, dws, k)
             done += k
-        return _finite(x, self.dt, self.scheme)
+        return x
