@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -98,7 +99,7 @@ def step_costs(methods: list[str], reps: int = 5) -> dict[str, dict[str, float]]
     for n, b in COST_SHAPES:
         problem = build_problem(n, b, COST_STEPS)
 
-        def step(method: str) -> None:
+        def step(method: str, problem: Any = problem) -> None:
             for p in problem.coupling.parameters():
                 p.grad = None
             final = integrate(problem.drift.frozen(), problem.x0, dt=DT, steps=COST_STEPS, solver=method)

@@ -53,7 +53,9 @@ def stage_train(args: argparse.Namespace) -> None:
     history = train_latent(
         model, splits.train, epochs=args.epochs, batch_size=256, lr=1e-3, seed=0, time_budget_s=args.time_budget, log=print
     )
-    model.save(RUNS / f"{args.dataset}-latent" / "model", {"dataset": args.dataset, "n_train": len(splits.train), "history": history})
+    model.save(
+        RUNS / f"{args.dataset}-latent" / "model", {"dataset": args.dataset, "n_train": len(splits.train), "history": history}
+    )
     _write(f"{args.dataset}-train", {"n_train": len(splits.train), "config": config.to_dict(), "history": history})
 
 
@@ -100,13 +102,24 @@ def stage_score(args: argparse.Namespace) -> None:
     stats = model.statistics
     trav = traversal(model.decode, model.attractors[k].double(), stats.covariances[k], n_directions=4, n_steps=9)
     save_grid(trav.images, shape, FIGURES / f"{args.dataset}-traversal-class{k}.png")
-    results["traversal"] = {"class": k, "covariance": "empirical", "span_std": 2.5, "correlations": feature_correlations(trav, shape)}
+    results["traversal"] = {
+        "class": k,
+        "covariance": "empirical",
+        "span_std": 2.5,
+        "correlations": feature_correlations(trav, shape),
+    }
     # LNA vs simulation of the trained latent dynamics at small ε.
     if args.lna_check:
         checks = []
         for kk in range(model.n_classes):
             c = lna_check(
-                model.dynamics, kk, eps=args.lna_eps, dt=0.01, steps=args.lna_steps, burn_in=500, n_paths=args.lna_paths,
+                model.dynamics,
+                kk,
+                eps=args.lna_eps,
+                dt=0.01,
+                steps=args.lna_steps,
+                burn_in=500,
+                n_paths=args.lna_paths,
                 generator=torch.Generator().manual_seed(kk),
             )
             checks.append(c.to_dict())
@@ -162,7 +175,11 @@ def stage_classifier_space(args: argparse.Namespace) -> None:
     splits = load_splits("mnist", n_train=args.n_train, n_test=2000, seed=0)
     result = train(config, RUNS / "mnist-classifier", data=splits, progress=False)
     classifier = result.model
-    accuracy = float((classifier.predict(splits.test.x, "nearest", generator=torch.Generator().manual_seed(0)) == splits.test.y).double().mean())
+    accuracy = float(
+        (classifier.predict(splits.test.x, "nearest", generator=torch.Generator().manual_seed(0)) == splits.test.y)
+        .double()
+        .mean()
+    )
     print(f"pixel-space classifier: test accuracy {accuracy:.4f} ({time.perf_counter() - t0:.0f} s)")
     gen_b = fit_classifier_space(classifier, splits.train, hidden=(512, 512), epochs=args.decoder_epochs, seed=0)
     full = load_splits("mnist", seed=0)

@@ -101,7 +101,10 @@ def main() -> None:
     print(f"{args.config}: training until test accuracy >= {args.target} ({torch.get_num_threads()} threads)")
     out: dict[str, Any] = {"threads": torch.get_num_threads(), "fused": time_to_accuracy(args.config, args.set, args.target)}
     fused = out["fused"]
-    print(f"fused: {fused['seconds_to_target']} s to {args.target} (epoch {fused['epoch_reached']}); best {fused['best_test_acc']:.4f}")
+    print(
+        f"fused: {fused['seconds_to_target']} s to {args.target} (epoch {fused['epoch_reached']}); "
+        f"best {fused['best_test_acc']:.4f}"
+    )
     if args.baseline == "plain":
         print("baseline: the same run with the plain autograd unroll")
         with plain_unroll():

@@ -90,7 +90,7 @@ def test_two_processes_equal_one_process_on_the_concatenated_batch(ddp_runs, tmp
     ranks = _ranks(ddp_runs / variant)
     for name, value in single.model.state_dict().items():
         assert torch.equal(ranks[0][name], ranks[1][name]), f"{name}: the ranks left lockstep"
-        torch.testing.assert_close(ranks[0][name], value, rtol=0, atol=1e-5, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(ranks[0][name], value, rtol=0, atol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
     trained = [k for k, p in single.model.named_parameters() if p.numel()]
     initial = train(_config(*VARIANTS[variant], "train.lr=1e-12"), progress=False).model.state_dict()
     assert any(not torch.allclose(initial[k], ranks[0][k], atol=1e-4) for k in trained), "nothing was trained"
@@ -270,7 +270,7 @@ def test_cuda_training_matches_cpu(dtype):
     tol = 1e-4 if dtype == "float32" else 1e-9
     for (name, p), q in zip(cpu.model.named_parameters(), gpu.model.parameters(), strict=True):
         assert q.device.type == "cpu", "train returns the model on the CPU"
-        torch.testing.assert_close(q, p, rtol=0, atol=tol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(q, p, rtol=0, atol=tol, msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)

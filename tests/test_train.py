@@ -166,7 +166,9 @@ def test_device_flag_on_sweep_and_reproduce(tmp_path, capsys):
     sets = sum((["--set", s] for s in QUICK), [])
     code = cli.main(["sweep", "--out", str(tmp_path / "sw"), "--grid", "train.seed=0", "--device", "cuda"] + sets)
     assert code == 1 and "cuda" in capsys.readouterr().err
-    code = cli.main(["reproduce", "paper1", "--quick", "--datasets", "letters", "--out", str(tmp_path / "rp"), "--device", "cuda"])
+    code = cli.main(
+        ["reproduce", "paper1", "--quick", "--datasets", "letters", "--out", str(tmp_path / "rp"), "--device", "cuda"]
+    )
     assert code == 2 and "cuda" in capsys.readouterr().err
 
 
@@ -176,8 +178,12 @@ def test_on_epoch_hook_sees_every_epoch_and_time_budget_stops_early():
     assert [e for e, _ in seen] == [1, 2, 3]
     assert all(b >= a for (_, a), (_, b) in zip(seen, seen[1:]))
     stopped = []
-    train(quick_config("train.epochs=3", "train.time_budget_s=1e-9"), None, progress=False,
-          on_epoch=lambda e, m, r: stopped.append(e))
+    train(
+        quick_config("train.epochs=3", "train.time_budget_s=1e-9"),
+        None,
+        progress=False,
+        on_epoch=lambda e, m, r: stopped.append(e),
+    )
     assert stopped == [1]  # the budget is spent after the first epoch, so no second one starts
 
 

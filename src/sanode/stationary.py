@@ -144,7 +144,7 @@ def _slope(reaction: Reaction, filter: Filter, beta: float, lam: float, x: np.nd
 
 def _letters(reaction: Reaction, filter: Filter, beta: float, lam: float, roots: list[float]) -> list[Letter]:
     roots = _deduplicate(roots)  # a double root (at a bound) is one letter
-    factors = _slope(reaction, filter, beta, lam, np.array(roots, dtype=np.float64)) if roots else []
+    factors: list[float] | np.ndarray = _slope(reaction, filter, beta, lam, np.array(roots, dtype=np.float64)) if roots else []
     return [Letter(float(r), float(s)) for r, s in zip(roots, factors, strict=True)]
 
 

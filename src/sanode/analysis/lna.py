@@ -85,10 +85,11 @@ def lna_noise(model: AttractorClassifier, eps: float | None = None) -> tuple[flo
     """
     _check_model(model)
     noise = model.noise
-    additive = isinstance(noise, AdditiveNoise)
+    if not isinstance(noise, AdditiveNoise):
+        noise = None
     if eps is None:
-        if not additive:
-            kind = "no noise" if noise is None else f"{type(noise).__name__} (not additive)"
+        if noise is None:
+            kind = "no noise" if model.noise is None else f"{type(model.noise).__name__} (not additive)"
             raise ValueError(
                 f"the model has {kind}, so the LNA amplitude is unknown; pass eps (e.g. --eps 0.05) to use "
                 "additive noise eps * dW with G = I"
@@ -96,7 +97,7 @@ def lna_noise(model: AttractorClassifier, eps: float | None = None) -> tuple[flo
         eps = noise.eps
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps (the noise amplitude) must be a finite number > 0, got {eps!r}")
-    if not additive or noise.g_kind == "identity":
+    if noise is None or noise.g_kind == "identity":
         return float(eps), None
     return float(eps), noise.covariance_factor(torch.float64).detach()
 

@@ -108,7 +108,7 @@ def _generate(args: argparse.Namespace) -> int:
     k = args.traversal_class
     trav = traversal(model.decode, model.attractors[k].double(), stats.covariances[k], n_directions=args.directions)
     figures["traversal"] = str(save_grid(trav.images, shape, out / f"traversal_class{k}.png"))
-    correlations = feature_correlations(trav, shape)  # type: ignore[arg-type]
+    correlations = feature_correlations(trav, shape)
     scores = []
     if args.score_per_class > 0:
         splits = load_splits(dataset, n_test=args.n_test, data_dir=args.data_dir, seed=args.seed)
@@ -136,7 +136,8 @@ def _generate(args: argparse.Namespace) -> int:
         for score in scores:
             writer.writerow([score["sampler"], f"{score['classified_fraction']:.6f}", f"{score['local_frechet']:.6f}"])
     for row in correlations:
-        say("direction {direction:.0f} (λ = {eigenvalue:.3g}): ".format(**row) + ", ".join(f"{f} r = {row[f]:+.2f}" for f in ("mass", "slant", "width", "height")))
+        features = ", ".join(f"{f} r = {row[f]:+.2f}" for f in ("mass", "slant", "width", "height"))
+        say("direction {direction:.0f} (λ = {eigenvalue:.3g}): ".format(**row) + features)
     say(f"outputs in {out}")
     if as_json:
         print(json.dumps(summary, default=str))

@@ -24,7 +24,8 @@ def cmd_repeat(args: argparse.Namespace) -> int:
             )
         print(
             f"mean {summary['acc_inner_product_mean']:>14.4f} {summary['acc_nearest_mean']:>8.4f} "
-            f"{summary['acc_threshold_mean']:>10.4f} {summary['train_seconds_mean']:>8.1f} (max {summary['train_seconds_max']:.1f} s)"
+            f"{summary['acc_threshold_mean']:>10.4f} {summary['train_seconds_mean']:>8.1f} "
+            f"(max {summary['train_seconds_max']:.1f} s)"
         )
     emit({"command": "repeat", **summary}, args.json)
     return 0

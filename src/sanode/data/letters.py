@@ -46,7 +46,9 @@ def make_letters(n: int, *, noise: float = 0.2, generator: torch.Generator | Non
     return LabeledData(x, labels, CLASSES, IMAGE_SHAPE)
 
 
-def load_letters(split: str = "train", *, n_train: int = 3000, n_test: int = 1000, noise: float = 0.2, seed: int = 0) -> LabeledData:
+def load_letters(
+    split: str = "train", *, n_train: int = 3000, n_test: int = 1000, noise: float = 0.2, seed: int = 0
+) -> LabeledData:
     """The letters dataset, train or test split; the two splits come from distinct random streams."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sanode.build import make_filter, resolve_scales
 from sanode.config import ModelConfig
+from sanode.dynamics import HillFilter
 from sanode.noise import DampingVariant, map_sigma_to_unit_scale
 
 __all__ = ["model_noise", "parametrisation"]
@@ -30,7 +31,9 @@ def parametrisation(model: ModelConfig, n_nodes: int) -> str:
     if model.reaction["kind"] != "linear" or model.filter["kind"] != "hill":
         raise ValueError("paper 1's noise is defined for the CVFR model (model.reaction='linear', model.filter='hill')")
     beta, lam = resolve_scales(model, n_nodes)
-    scale, c = beta * lam, make_filter(model).c
+    hill = make_filter(model)
+    assert isinstance(hill, HillFilter)  # checked by kind above
+    scale, c = beta * lam, hill.c
     if math.isclose(scale, 1 / math.sqrt(n_nodes), rel_tol=1e-6) and math.isclose(c, 1 / (8 * n_nodes), rel_tol=1e-6):
         return "authors"
     if math.isclose(scale, 1.0, rel_tol=1e-6) and math.isclose(c, 0.125, rel_tol=1e-6):

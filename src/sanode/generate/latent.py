@@ -38,6 +38,7 @@ from sanode.generate.decoder import Decoder, mlp
 from sanode.generate.statistics import ClassStatistics, class_statistics
 from sanode.io.checkpoint import load_checkpoint, save_checkpoint
 from sanode.model import AttractorClassifier
+from sanode.noise import AdditiveNoise
 from sanode.training.fit import NonFiniteLoss, adam, fit
 from sanode.validation import (
     check_batch,
@@ -245,7 +246,7 @@ class LatentGenerator(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         """x̂ = D(z), (n, N) in (0, 1)."""
-        return self.decoder(z.to(self.decoder.net[0].weight.dtype))
+        return self.decoder(z.to(next(self.decoder.parameters()).dtype))
 
     def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(x̂, z(T)) for images x (n, N)."""
@@ -261,10 +262,9 @@ class LatentGenerator(nn.Module):
     def lyapunov_term(self) -> Tensor:
         """mean_k of paper 2's Lyapunov regulariser at every planted attractor (differentiable in A and G)."""
         noise = self.dynamics.noise
-        eps = getattr(noise, "eps", 0.0)
-        g = noise.covariance_factor(torch.float64) if noise is not None else None
+        eps, g = (noise.eps, noise.covariance_factor(torch.float64)) if isinstance(noise, AdditiveNoise) else (0.0, None)
         target = self.lyapunov_target()
-        jac = self.dynamics.drift.jacobian(self.attractors.to(self.dynamics.drift.coupling.free.dtype)).double()
+        jac = self.dynamics.drift.jacobian(self.attractors.to(self.dynamics.attractors.dtype)).double()
         return torch.stack([lyapunov_regulariser(j, target, g, eps) for j in jac]).mean()
 
     def loss(self, x: Tensor, y: Tensor, *, generator: torch.Generator | None = None) -> LossTerms:

@@ -23,6 +23,10 @@ from torch import Tensor
 
 from sanode.analysis.equivalent_noise import EquivalentNoiseReport, equivalent_noise
 from sanode.analysis.lna import attractor_covariance, attractor_jacobian, lna_noise
+from sanode.generate.statistics import ClassStatistics
+from sanode.model import AttractorClassifier
+from sanode.noise import AdditiveNoise
+from sanode.solvers import integrate
 from sanode.validation import (
     check_batch,
     check_class_index,
@@ -30,10 +34,6 @@ from sanode.validation import (
     check_positive_float,
     check_positive_int,
 )
-from sanode.generate.statistics import ClassStatistics
-from sanode.model import AttractorClassifier
-from sanode.noise import AdditiveNoise
-from sanode.solvers import integrate
 
 __all__ = [
     "SAMPLERS",
@@ -52,7 +52,8 @@ SAMPLERS: tuple[str, ...] = ("empirical", "lna", "time_sample")
 class Sampler(Protocol):
     """Anything that draws n latent states of class k."""
 
-    n_classes: int
+    @property
+    def n_classes(self) -> int: ...
 
     def sample(self, k: int, n: int, generator: torch.Generator | None = None) -> Tensor: ...
 
@@ -224,7 +225,7 @@ def make_sampler(
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
     if name == "lna":
-        return lna_sampler(dynamics, **options)  # type: ignore[arg-type]
+        return lna_sampler(dynamics, **options)
     if stats is None:
         raise ValueError(f"sampler {name!r} needs the per-class empirical statistics (fit them first)")
     if name == "empirical":

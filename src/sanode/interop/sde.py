@@ -97,7 +97,7 @@ def grid_brownian(increments: Tensor, dt: float, t0: float = 0.0) -> Any:
     if not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be finite and > 0, got {dt!r}")
 
-    class GridBrownian(torchsde.BaseBrownian):  # type: ignore[misc,name-defined]
+    class GridBrownian(torchsde.BaseBrownian):  # type: ignore[name-defined]
         def __init__(self) -> None:
             self.increments = increments
             self.dt, self.t0 = float(dt), float(t0)

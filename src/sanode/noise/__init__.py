@@ -17,8 +17,6 @@ Each is registered in :data:`NOISES` and has ``to_config()``, a small JSON-able 
 
 from __future__ import annotations
 
-from typing import Any
-
 from sanode.noise.additive import G_KINDS, AdditiveNoise
 from sanode.noise.base import NOISES, Noise
 from sanode.noise.build import build_noise

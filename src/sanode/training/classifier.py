@@ -130,6 +130,7 @@ def _train(
     t0 = time.perf_counter()
     tc = config.train
     dtype = resolve_dtype(tc.dtype)
+    assert dtype is not None  # TrainConfig.dtype names a dtype (never None)
     distributed.check_precision(ctx.device, dtype, amp)
     torch.manual_seed(tc.seed)
     splits = _on_device(data if data is not None else load_data(config), ctx.device, dtype)

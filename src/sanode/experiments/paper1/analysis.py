@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sanode.analysis.damping import damping_along
 from sanode.data import Splits
 from sanode.data.base import LabeledData
 from sanode.evaluate import evaluate
@@ -25,7 +26,6 @@ from sanode.io.atomic import atomic_write_text
 from sanode.io.load import load_model
 from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
-from sanode.analysis.damping import damping_along
 from sanode.noise import DampedNoise
 from sanode.robustness import accuracy_vs_attack, write_table
 

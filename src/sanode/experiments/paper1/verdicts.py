@@ -51,8 +51,11 @@ def attack_verdict(curves: Mapping[float, Mapping[float, tuple[float, float]]], 
     p_best = max(gains, key=lambda p: gains[p][0])
     g, sd = gains[p_best]
     text = f"σ = {sigma:g} vs σ = {base_sigma:g}: largest gain {100 * g:+.2f} ± {100 * sd:.2f} pp at p = {p_best:g}; "
-    text += f"better beyond the seed spread at p ∈ {{{', '.join(f'{p:g}' for p in sorted(wins))}}}" if wins else "never better beyond the seed spread"
+    text += (
+        f"better beyond the seed spread at p ∈ {{{', '.join(f'{p:g}' for p in sorted(wins))}}}"
+        if wins
+        else "never better beyond the seed spread"
+    )
     if losses:
         text += f"; worse beyond it at p ∈ {{{', '.join(f'{p:g}' for p in sorted(losses))}}}"
     return text + "."
-
