@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -230,7 +231,7 @@ def reproduce_paper2(plan: Paper2Plan, out_dir: str | Path, *, command: str, log
         scores = out / dataset / "scores.json"
         if any(not (figures / f"{dataset}-samples-{name}.png").exists() for name in (*SAMPLERS, "vae")):
             scores.unlink(missing_ok=True)  # the grids are written with the scores: recompute both
-        results[dataset] = _cached(scores, key, lambda m=model, d=dataset: score_generator(m, d, plan, figures))
+        results[dataset] = _cached(scores, key, partial(score_generator, model, dataset, plan, figures))
         log(f"{dataset}: scored")
     letters = _cached(out / "letters" / "lna.json", {"plan": asdict(plan)}, lambda: letters_lna(plan, out / "letters"))
     index = write_report(plan, out, results, letters, command)
