@@ -28,13 +28,22 @@ def main(epochs: int = 3, n_test: int = 200) -> dict[str, float]:
     T = model.dt * model.steps
     with torch.no_grad():
         fixed = model(x0)
-        adaptive = torchdiffeq.odeint(as_torchdiffeq(model), x0, torch.tensor([0.0, T]), method="dopri5",
-                                      rtol=1e-8, atol=1e-8)[-1]
-    agree = (sanode.readout.classify(fixed, model.attractors, "nearest")
-             == sanode.readout.classify(adaptive, model.attractors, "nearest")).double().mean()
+        adaptive = torchdiffeq.odeint(as_torchdiffeq(model), x0, torch.tensor([0.0, T]), method="dopri5", rtol=1e-8, atol=1e-8)[
+            -1
+        ]
+    agree = (
+        (
+            sanode.readout.classify(fixed, model.attractors, "nearest")
+            == sanode.readout.classify(adaptive, model.attractors, "nearest")
+        )
+        .double()
+        .mean()
+    )
     report = {"T": T, "max_abs_difference": float((fixed - adaptive).abs().max()), "same_class": float(agree)}
-    print(f"Euler (dt = {model.dt}, {model.steps} steps) vs dopri5 at T = {T:g}: "
-          f"max |Δx| = {report['max_abs_difference']:.2e}, same class for {100 * report['same_class']:.1f} % of inputs")
+    print(
+        f"Euler (dt = {model.dt}, {model.steps} steps) vs dopri5 at T = {T:g}: "
+        f"max |Δx| = {report['max_abs_difference']:.2e}, same class for {100 * report['same_class']:.1f} % of inputs"
+    )
     return report
 
 

@@ -17,8 +17,13 @@ N, K, B = 49, 4, 6
 
 
 def model(noise: dict | None = None, coupling: str = "spectral") -> sanode.AttractorClassifier:
-    overrides = [f"model.coupling=\"{coupling}\"", "model.attractors=\"class_blocks\"", "train.dtype=\"float64\"",
-                 "solver.dt=0.05", "solver.steps=40"]
+    overrides = [
+        f'model.coupling="{coupling}"',
+        'model.attractors="class_blocks"',
+        'train.dtype="float64"',
+        "solver.dt=0.05",
+        "solver.steps=40",
+    ]
     config = sanode.load_config("paper1-letters", overrides)
     config.model.noise = noise
     m = sanode.build_classifier(config, N, K)
@@ -46,8 +51,9 @@ def test_adaptive_dopri5_confirms_the_fixed_step_unroll_converges():
     m = model()
     x0 = inputs()
     T = m.dt * m.steps
-    reference = torchdiffeq.odeint(as_torchdiffeq(m), x0, torch.tensor([0.0, T], dtype=torch.float64),
-                                   method="dopri5", rtol=1e-10, atol=1e-12)[-1]
+    reference = torchdiffeq.odeint(
+        as_torchdiffeq(m), x0, torch.tensor([0.0, T], dtype=torch.float64), method="dopri5", rtol=1e-10, atol=1e-12
+    )[-1]
     errors = [
         (sanode.integrate(m.drift.frozen(), x0, dt=T / steps, steps=steps) - reference).abs().max().item()
         for steps in (40, 80, 160)

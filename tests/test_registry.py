@@ -26,12 +26,24 @@ def test_build_from_name_and_mapping_with_context():
 
 @pytest.mark.parametrize(
     "config, match",
-    [("nope", "unknown thing 'nope'; choose one of plain"), ({"size": 2}, "needs a 'kind'"), (3, "name or a mapping"),
-     ({"kind": "plain", "colour": 1}, "invalid settings \\['colour'\\] for thing 'plain'")],
+    [
+        ("nope", "unknown thing 'nope'; choose one of plain"),
+        ({"size": 2}, "needs a 'kind'"),
+        (3, "name or a mapping"),
+        ({"kind": "plain", "colour": 1}, "invalid settings \\['colour'\\] for thing 'plain'"),
+    ],
 )
 def test_bad_configs_are_named(config, match):
     with pytest.raises(ValueError, match=match):
         make().build(config)
+
+
+def test_a_registered_class_learns_its_name_and_a_contradicting_one_is_refused():
+    reg = make()
+    assert Thing.kind == "plain"  # type: ignore[attr-defined]
+    named = type("Named", (), {"kind": "other"})
+    with pytest.raises(ValueError, match="Named.kind is 'other' but it is registered as 'odd'"):
+        reg.register("odd")(named)
 
 
 def test_a_name_cannot_be_taken_twice():

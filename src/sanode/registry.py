@@ -34,6 +34,12 @@ class Registry(Generic[T]):
                 raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
             if name in self._entries and self._entries[name] is not constructor:
                 raise ValueError(f"a {self.kind} named {name!r} is already registered ({self._entries[name]!r})")
+            if isinstance(constructor, type):
+                # A class learns its own name, so that its to_config() can write {"kind": name}.
+                own = constructor.__dict__.get("kind")
+                if own is not None and own != name:
+                    raise ValueError(f"{constructor.__name__}.kind is {own!r} but it is registered as {name!r}")
+                constructor.kind = name  # type: ignore[attr-defined]
             self._entries[name] = constructor
             return constructor
 
