@@ -15,7 +15,7 @@ shuffle (same generator seed), so the shards of one batch never overlap.
 Why not :class:`torch.nn.parallel.DistributedDataParallel`: DDP overlaps communication with
 the backward pass by hooking each parameter's gradient as it appears. Here the forward
 integrates the whole trajectory inside one custom autograd function (the fused adjoint of
-:mod:`sanode.solvers.fused`) and the coupling matrix A is assembled from the parameters inside
+:mod:`sanode.solvers.backends.fused`) and the coupling matrix A is assembled from the parameters inside
 the forward, so every gradient appears at once, at the very end of the backward: there is
 nothing to overlap. DDP would also have to be told about parameters that never receive a
 gradient (the rotation of a spectral coupling without complex pairs) and would wrap the model
