@@ -17,7 +17,6 @@ N, K = 16, 4
 
 
 # ---------------------------------------------------------------- 1. a filter: h(x) = tanh(g x)
-@sanode.FILTERS.register("tanh_recipe")
 @dataclass(frozen=True)
 class TanhFilter(sanode.Filter):
     gain: float = 2.0
@@ -30,7 +29,6 @@ class TanhFilter(sanode.Filter):
 
 
 # ---------------------------------------------------------------- 2. a scheme: classical RK4
-@sanode.SCHEMES.register("rk4_recipe")
 class RK4(sanode.Solver):
     name = "rk4_recipe"
     order = 4
@@ -44,7 +42,6 @@ class RK4(sanode.Solver):
 
 
 # ---------------------------------------------------------------- 3. a noise: σ x dW (geometric)
-@sanode.NOISES.register("geometric_recipe")
 class GeometricNoise(sanode.Noise, nn.Module):
     def __init__(self, sigma: float, *, attractors: Tensor | None = None, n_nodes: int | None = None):
         super().__init__()
@@ -69,11 +66,27 @@ def blobs(n: int, seed: int) -> sanode.LabeledData:
     return sanode.LabeledData(x, y, tuple(f"blob{k}" for k in range(K)))
 
 
-@sanode.DATASETS.register("blobs_recipe")
 @dataclass(frozen=True)
 class Blobs(sanode.Dataset):
     def load(self, *, n_train: int | None, n_test: int | None, seed: int):
         return blobs(n_train or 400, seed), blobs(n_test or 200, seed + 1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def registered():
+    """The recipes' one-line registrations (the decorator form of docs/architecture.md, called
+    here so that they are undone afterwards and other tests see only the shipped components)."""
+    entries = [
+        (sanode.FILTERS, "tanh_recipe", TanhFilter),
+        (sanode.SCHEMES, "rk4_recipe", RK4),
+        (sanode.NOISES, "geometric_recipe", GeometricNoise),
+        (sanode.DATASETS, "blobs_recipe", Blobs),
+    ]
+    for registry, name, cls in entries:
+        registry.register(name)(cls)
+    yield
+    for registry, name, _ in entries:
+        registry.unregister(name)
 
 
 def config(*overrides: str) -> sanode.RunConfig:

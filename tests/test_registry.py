@@ -46,6 +46,13 @@ def test_a_registered_class_learns_its_name_and_a_contradicting_one_is_refused()
         reg.register("odd")(named)
 
 
+def test_unregister_removes_a_name():
+    reg = make()
+    assert reg.unregister("plain") is Thing and "plain" not in reg
+    with pytest.raises(ValueError, match="unknown thing 'plain'"):
+        reg.unregister("plain")
+
+
 def test_a_name_cannot_be_taken_twice():
     reg = make()
     with pytest.raises(ValueError, match="already registered"):

@@ -45,6 +45,12 @@ class Registry(Generic[T]):
 
         return add
 
+    def unregister(self, name: str) -> Callable[..., T]:
+        """Remove ``name`` (e.g. a component defined in a notebook or a test) and return its constructor."""
+        constructor = self.get(name)
+        del self._entries[name]
+        return constructor
+
     def get(self, name: str) -> Callable[..., T]:
         """The constructor registered under ``name``; a clear error listing the choices otherwise."""
         try:
