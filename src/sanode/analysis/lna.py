@@ -32,6 +32,7 @@ from sanode.dynamics.drift import FrozenDrift
 from sanode.model import AttractorClassifier
 from sanode.noise import AdditiveNoise
 from sanode.solvers import integrate
+from sanode.validation import check_positive_int
 
 __all__ = [
     "AttractorLNA",
@@ -62,11 +63,6 @@ def _check_index(model: AttractorClassifier, k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < model.n_classes:
         raise ValueError(f"attractor index must be an integer in [0, {model.n_classes}), got {k!r}")
     return k
-
-
-def _check_count(name: str, value: int, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def lna_noise(model: AttractorClassifier, eps: float | None = None) -> tuple[float, Tensor | None]:
@@ -329,9 +325,9 @@ def lna_check(
     k = _check_index(model, k)
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
-    _check_count("steps", steps, 1)
-    _check_count("burn_in", burn_in, 0)
-    _check_count("n_paths", n_paths, 1)
+    check_positive_int("steps", steps)
+    check_positive_int("burn_in", burn_in, low=0)
+    check_positive_int("n_paths", n_paths)
     if steps <= burn_in:
         raise ValueError(f"steps ({steps}) must exceed burn_in ({burn_in}) so that some steps are averaged")
     J = attractor_jacobian(model, k)

@@ -34,6 +34,7 @@ from sanode.config import RunConfig, apply_overrides
 from sanode.distributed import launch_env
 from sanode.io.atomic import atomic_write_text
 from sanode.io.rundir import RunDir
+from sanode.validation import check_positive_int
 
 RULES = ("inner_product", "nearest", "threshold")
 SCORES = (*(f"acc_{r}" for r in RULES), "undecided_fraction", "train_seconds", "max_re_jacobian")
@@ -127,9 +128,8 @@ def run_sweep(
             ``workers`` / ``threads_per_worker`` < 1, or a launch under torchrun. A cell that
             fails while training does not raise: its row says why.
     """
-    for name, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    check_positive_int("workers", workers)
+    check_positive_int("threads_per_worker", threads_per_worker)
     if launch_env() is not None:
         raise ValueError("a sweep starts its own worker processes; run it directly, not under torchrun")
     cells = grid_cells(grid)
