@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  := torch==2.13.0
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test lint install install-test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PIP) install -q -e '.[test]' $(TORCH)
 	touch $@
 
@@ -25,7 +25,13 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/sanode reproduce paper1 --quick
 	$(VENV)/bin/sanode reproduce paper2 --quick
 
-test: $(VENV)/.installed-test
+# Lint, format check and type check first (seconds), then the suite.
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -q
 
 clean:

@@ -283,9 +283,7 @@ def test_crash_mid_save_leaves_previous_checkpoint_loadable(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.json", "ck.safetensors"]
 
 
-def test_two_crashes_in_a_row_still_keep_the_committed_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_crashes_in_a_row_still_keep_the_committed_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     old = _tensors(torch.float64, seed=1)
     save_checkpoint(tmp_path / "ck", old, {"epoch": 1})
     real_replace = os.replace

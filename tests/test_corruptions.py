@@ -217,9 +217,7 @@ def test_clip_is_opt_in(kind: str) -> None:
 def test_attack_objects_match_functional_forms() -> None:
     x = _strokes(6)
     assert torch.equal(ReplaceAttack(0.3)(x, _gen(9)), attack_a(x, 0.3, generator=_gen(9)))
-    assert torch.equal(
-        ReplaceAttack(0.3, mode="bernoulli")(x, _gen(9)), attack_a(x, 0.3, generator=_gen(9), mode="bernoulli")
-    )
+    assert torch.equal(ReplaceAttack(0.3, mode="bernoulli")(x, _gen(9)), attack_a(x, 0.3, generator=_gen(9), mode="bernoulli"))
     assert torch.equal(
         AdditiveUniformAttack(0.2, reading="shared")(x, _gen(9)),
         attack_b(x, 0.2, generator=_gen(9), reading="shared"),
@@ -330,9 +328,7 @@ ROUGHLY_MONOTONE = ("shot_noise", "motion_blur", "rotate", "translate", "shear",
 @pytest.mark.parametrize("name", EXACTLY_MONOTONE + ROUGHLY_MONOTONE)
 def test_stronger_severity_changes_images_more(name: str) -> None:
     x = _strokes(24, dtype=torch.float64)
-    change = torch.tensor(
-        [(corrupt(x, name, s, generator=_gen(5)) - x).abs().mean().item() for s in range(1, 6)]
-    )
+    change = torch.tensor([(corrupt(x, name, s, generator=_gen(5)) - x).abs().mean().item() for s in range(1, 6)])
     tol = 1e-12 if name in EXACTLY_MONOTONE else 0.1 * change[0].item()
     assert (change.diff() >= -tol).all(), f"{name}: mean |change| by severity {change.tolist()}"
     assert change[-1] > change[0]

@@ -179,9 +179,7 @@ def test_synthetic_split_fails_checksum(tmp_path: Path) -> None:
         (10_000, 10_000, (27, 28), r"images are \(27, 28\)"),
     ],
 )
-def test_wrong_layout_is_reported(
-    tmp_path: Path, n_images: int, n_labels: int, size: tuple[int, int], message: str
-) -> None:
+def test_wrong_layout_is_reported(tmp_path: Path, n_images: int, n_labels: int, size: tuple[int, int], message: str) -> None:
     write_split(tmp_path, n_images, n_labels, size)
     with pytest.raises(DataError, match=message):
         load_mnist("test", data_dir=tmp_path, verify=False)
@@ -380,4 +378,3 @@ def test_real_mnist_through_env_var(isolated: Path, monkeypatch: pytest.MonkeyPa
         pytest.skip(f"{SHARED / 'mnist'} is absent; set SANODE_DATA to run this test")
     monkeypatch.setenv(locate.ENV_VAR, str(SHARED if via == "root" else SHARED / "mnist"))
     assert len(load_mnist("test")) == 10_000
-

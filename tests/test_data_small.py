@@ -150,9 +150,7 @@ class ListDataset:
         return self.items[i]
 
 
-@pytest.mark.parametrize(
-    ("shape", "image_shape"), [((1, 3, 4), (3, 4)), ((3, 4), (3, 4)), ((2, 3, 2), (2, 3, 2)), ((12,), None)]
-)
+@pytest.mark.parametrize(("shape", "image_shape"), [((1, 3, 4), (3, 4)), ((3, 4), (3, 4)), ((2, 3, 2), (2, 3, 2)), ((12,), None)])
 def test_from_dataset_stacks_items(shape: tuple[int, ...], image_shape: tuple[int, ...] | None) -> None:
     gen = torch.Generator().manual_seed(0)
     inputs = [torch.rand(shape, generator=gen) for _ in range(5)]

@@ -101,9 +101,7 @@ def test_two_processes_equal_one_process_on_the_concatenated_batch(ddp_runs, tmp
     run, one = RunDir(ddp_runs / variant / "run"), RunDir(tmp_path / "single")
     assert [r["epoch"] for r in run.read_metrics()] == [1], "only rank 0 writes metrics, once per epoch"
     assert run.read_metrics()[0]["train_loss"] == pytest.approx(one.read_metrics()[0]["train_loss"], rel=1e-5)
-    assert run.results()["test"]["acc_inner_product"] == pytest.approx(
-        one.results()["test"]["acc_inner_product"], abs=2 / 60
-    )
+    assert run.results()["test"]["acc_inner_product"] == pytest.approx(one.results()["test"]["acc_inner_product"], abs=2 / 60)
 
 
 def test_stochastic_ranks_draw_independent_noise_and_stay_in_lockstep(ddp_runs):

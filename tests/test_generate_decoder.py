@@ -26,8 +26,13 @@ def digits(n: int = 200) -> LabeledData:
 def pixel_classifier(dtype: str = "float32"):  # noqa: ANN201
     config = RunConfig.from_dict(
         {
-            "model": {"coupling": "projector", "attractors": "class_blocks", "beta": 1.0, "lam": 1.0,
-                      "noise": {"kind": "additive", "eps": 0.05}},
+            "model": {
+                "coupling": "projector",
+                "attractors": "class_blocks",
+                "beta": 1.0,
+                "lam": 1.0,
+                "noise": {"kind": "additive", "eps": 0.05},
+            },
             "solver": {"dt": 0.03, "steps": 20},
             "train": {"seed": 0, "dtype": dtype},
         }
@@ -117,8 +122,25 @@ def test_cli_trains_writes_outputs_and_reloads(tmp_path: Path, capsys: pytest.Ca
     out = tmp_path / "run"
     common = ["--dataset", "digits", "--threads", "1", "--grid-per-class", "3", "--directions", "2"]
     args = _parser().parse_args(
-        ["generate", *common, "--n-train", "200", "--epochs", "2", "--hidden", "16", "--latent", "10",
-         "--out", str(out), "--json", "--score-per-class", "20", "--n-test", "100"]
+        [
+            "generate",
+            *common,
+            "--n-train",
+            "200",
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--latent",
+            "10",
+            "--out",
+            str(out),
+            "--json",
+            "--score-per-class",
+            "20",
+            "--n-test",
+            "100",
+        ]
     )
     threads = torch.get_num_threads()
     assert args.func(args) == 0

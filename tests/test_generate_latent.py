@@ -89,8 +89,14 @@ def test_learnable_g_collapses_without_lyapunov_term_and_not_with_it() -> None:
     data = digits(200)
     norms = {}
     for weight in (0.0, 1e4):
-        cfg = LatentConfig(n_latent=10, hidden=(32,), eps=0.1, G="learnable", target_std=0.1,
-                           weights=LossWeights(rec=1.0, conv=20.0, mean=0.0, lyapunov=weight))
+        cfg = LatentConfig(
+            n_latent=10,
+            hidden=(32,),
+            eps=0.1,
+            G="learnable",
+            target_std=0.1,
+            weights=LossWeights(rec=1.0, conv=20.0, mean=0.0, lyapunov=weight),
+        )
         model = make(cfg)
         g0 = float(torch.linalg.matrix_norm(model.dynamics.noise.G.detach()))
         train_latent(model, data, epochs=15, batch_size=25, lr=5e-3, seed=0)

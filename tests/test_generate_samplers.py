@@ -27,8 +27,14 @@ def small_model(eps: float = 0.05, n: int = 6, k: int = 2, dtype: str = "float64
     """A CVFR with projector planting (paper 2's β = λ = 1, c = 1/8) and additive noise."""
     config = RunConfig.from_dict(
         {
-            "model": {"coupling": "projector", "attractors": "class_blocks", "beta": 1.0, "lam": 1.0, "c": 0.125,
-                      "noise": {"kind": "additive", "eps": eps}},
+            "model": {
+                "coupling": "projector",
+                "attractors": "class_blocks",
+                "beta": 1.0,
+                "lam": 1.0,
+                "c": 0.125,
+                "noise": {"kind": "additive", "eps": eps},
+            },
             "solver": {"dt": 0.03, "steps": 50},
             "train": {"seed": 3, "dtype": dtype},
         }

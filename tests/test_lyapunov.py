@@ -126,9 +126,7 @@ def test_scipy_and_torch_paths_agree(n: int, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["shifted", "nonnormal"])
-def test_torch_path_stays_in_torch_when_eigenvectors_are_well_conditioned(
-    kind: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_torch_path_stays_in_torch_when_eigenvectors_are_well_conditioned(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object) -> Tensor:
         raise AssertionError("the Schur fallback should not be needed here")
 

@@ -41,9 +41,7 @@ SIGMAS = (0.0, 0.2)
 
 
 def tiny_plan(sigmas: tuple[float, ...] = SIGMAS, extra: tuple[str, ...] = ()) -> Plan:
-    letters = DatasetPlan(
-        "letters", "paper1-letters", TINY + extra, sigmas=sigmas, seeds=(0,), ps_a=(0.0, 0.5), ps_b=(0.0, 0.4)
-    )
+    letters = DatasetPlan("letters", "paper1-letters", TINY + extra, sigmas=sigmas, seeds=(0,), ps_a=(0.0, 0.5), ps_b=(0.0, 0.4))
     return Plan("tiny", (letters,), fig4_realisations=4)
 
 
@@ -111,9 +109,7 @@ def parse(path: Path) -> _Page:
 
 def mtimes(root: Path) -> dict[str, int]:
     return {
-        str(p.relative_to(root)): p.stat().st_mtime_ns
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and "report" not in p.parts
+        str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file() and "report" not in p.parts
     }
 
 
@@ -176,9 +172,7 @@ def test_tables_md_repeats_the_html_tables(built: tuple[Path, paper1.Reproductio
     markdown = (result.index.parent / "tables.md").read_text()
     html_rows = parse(result.index).table("Table I")
     md_rows = {
-        tuple(cell.strip() for cell in line.strip("|").split(" | "))
-        for line in markdown.splitlines()
-        if line.startswith("| ")
+        tuple(cell.strip() for cell in line.strip("|").split(" | ")) for line in markdown.splitlines() if line.startswith("| ")
     }
     for row in html_rows:
         assert tuple(row) in md_rows

@@ -8,23 +8,32 @@ from sanode.corruptions import CORRUPTIONS
 from sanode.data import DataNotFoundError, load_splits
 from sanode.experiments.robustness_study import robustness_study
 
-LETTERS = ["data.n_train=200", "data.n_test=100", "train.epochs=1", "solver.steps=10", "solver.dt=0.3",
-           "model.c=0.002551020408163265", "model.lam=1.0"]
+LETTERS = [
+    "data.n_train=200",
+    "data.n_test=100",
+    "train.epochs=1",
+    "solver.steps=10",
+    "solver.dt=0.3",
+    "model.c=0.002551020408163265",
+    "model.lam=1.0",
+]
 
 
 def test_study_trains_every_model_once_and_reuses_it(tmp_path):
     lines = []
     config = load_config("paper1-letters", LETTERS)
-    first = robustness_study(config, tmp_path, sigmas=[0.2], baselines=["mlp"], baseline_epochs=1, ps=[0, 1],
-                             n_test=50, log=lines.append)
+    first = robustness_study(
+        config, tmp_path, sigmas=[0.2], baselines=["mlp"], baseline_epochs=1, ps=[0, 1], n_test=50, log=lines.append
+    )
     assert set(first["models"]) == {"cvfr σ=0", "cvfr σ=0.2", "cvfr σ=0.2, run with σ=0", "mlp"}
     for entry in first["models"].values():
         assert set(entry["attack_A"]) == {"0", "1"} and all(0 <= v <= 1 for v in entry["attack_A"].values())
     assert (tmp_path / "attack-A.png").stat().st_size > 0
     assert first["corruption_table"] is None  # 7×7 letters are not 28×28 images
     lines.clear()
-    second = robustness_study(config, tmp_path, sigmas=[0.2], baselines=["mlp"], baseline_epochs=1, ps=[0, 1],
-                              n_test=50, log=lines.append)
+    second = robustness_study(
+        config, tmp_path, sigmas=[0.2], baselines=["mlp"], baseline_epochs=1, ps=[0, 1], n_test=50, log=lines.append
+    )
     assert sum("reused" in line for line in lines) == 3 and not any("training" in line for line in lines)
     assert second["models"] == first["models"]  # same weights, same seeded attacks
 
@@ -49,12 +58,38 @@ def test_corruption_suite_covers_every_model_and_corruption(tmp_path, capsys):
         load_splits("mnist", n_train=10, n_test=10)
     except DataNotFoundError as err:
         pytest.skip(f"MNIST files not found: {err}")
-    code = cli.main([
-        "robustness", "--config", "fast-mnist", "--set", "data.n_train=300", "--set", "data.n_test=40",
-        "--set", "data.val_fraction=0", "--set", "train.epochs=1", "--set", "solver.steps=5", "--set", "solver.dt=0.3",
-        "--sigmas", "0", "--baselines", "mlp", "--baseline-epochs", "1", "--ps", "0,0.5", "--n-test", "40",
-        "--out", str(tmp_path), "--json",
-    ])
+    code = cli.main(
+        [
+            "robustness",
+            "--config",
+            "fast-mnist",
+            "--set",
+            "data.n_train=300",
+            "--set",
+            "data.n_test=40",
+            "--set",
+            "data.val_fraction=0",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "solver.steps=5",
+            "--set",
+            "solver.dt=0.3",
+            "--sigmas",
+            "0",
+            "--baselines",
+            "mlp",
+            "--baseline-epochs",
+            "1",
+            "--ps",
+            "0,0.5",
+            "--n-test",
+            "40",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["command"] == "robustness"

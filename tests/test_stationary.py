@@ -273,9 +273,7 @@ def test_double_well_planted_attractors_are_fixed_points(coupling, attractors, d
     assert float(fixed_point_residuals(model.drift, model.attractors).max()) < tol
 
 
-@pytest.mark.parametrize(
-    ("reaction", "filt"), [("linear", "hill"), ("double_well", "identity")]
-)
+@pytest.mark.parametrize(("reaction", "filt"), [("linear", "hill"), ("double_well", "identity")])
 @pytest.mark.parametrize("coupling", ["spectral", "projector"])
 def test_planted_direction_eigenvalue_is_the_stability_factor(reaction, filt, coupling):
     """J_k x*_k = φ′(x_p) x*_k: the letter's stability factor is the Jacobian eigenvalue along ψ_k."""

@@ -128,13 +128,10 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if device.type == "mps":
         if not _mps_available():
             raise DeviceUnavailable(
-                f"device 'mps' was requested but the MPS backend is not available; use one of "
-                f"{', '.join(available_devices())}"
+                f"device 'mps' was requested but the MPS backend is not available; use one of {', '.join(available_devices())}"
             )
         return device
-    raise DeviceUnavailable(
-        f"device type {device.type!r} is not supported; choose one of {', '.join(available_devices())}"
-    )
+    raise DeviceUnavailable(f"device type {device.type!r} is not supported; choose one of {', '.join(available_devices())}")
 
 
 def check_precision(device: torch.device, param_dtype: torch.dtype, amp: str | None) -> None:
@@ -425,9 +422,7 @@ def launch_local(fn: Callable[..., None], nprocs: int, *args: Any, threads: int 
     mp.start_processes(_local_worker, args=(fn, env, threads, args), nprocs=nprocs, join=True, start_method="spawn")
 
 
-def _local_worker(
-    index: int, fn: Callable[..., None], env: dict[str, str], threads: int, args: tuple[Any, ...]
-) -> None:
+def _local_worker(index: int, fn: Callable[..., None], env: dict[str, str], threads: int, args: tuple[Any, ...]) -> None:
     os.environ.update(env)
     os.environ["RANK"] = os.environ["LOCAL_RANK"] = str(index)
     torch.set_num_threads(threads)

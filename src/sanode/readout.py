@@ -32,9 +32,7 @@ def rms_distances(final: Tensor, attractors: Tensor) -> Tensor:
     """‖x(T) − x^s_k‖ / √N for every k, shape (..., K)."""
     _check(final, attractors)
     a = attractors.to(final.dtype)
-    return torch.cdist(final.reshape(-1, final.shape[-1]), a).reshape(*final.shape[:-1], a.shape[0]) / math.sqrt(
-        final.shape[-1]
-    )
+    return torch.cdist(final.reshape(-1, final.shape[-1]), a).reshape(*final.shape[:-1], a.shape[0]) / math.sqrt(final.shape[-1])
 
 
 def classify(final: Tensor, attractors: Tensor, rule: str = "inner_product", *, threshold: float = 0.1) -> Tensor:

@@ -139,9 +139,7 @@ def covariance_spectrum(Sigma: Tensor) -> tuple[Tensor, Tensor]:
     s = Sigma.detach().to(torch.float64)
     asym = float(torch.linalg.matrix_norm(s - s.mT))
     if asym > 1e-8 * max(float(torch.linalg.matrix_norm(s)), 1e-300):
-        raise ValueError(
-            f"Sigma must be symmetric (‖Σ − Σᵀ‖_F = {asym:.3g}); pass (Σ + Σᵀ)/2 if that is rounding"
-        )
+        raise ValueError(f"Sigma must be symmetric (‖Σ − Σᵀ‖_F = {asym:.3g}); pass (Σ + Σᵀ)/2 if that is rounding")
     values, vectors = torch.linalg.eigh(0.5 * (s + s.mT))
     return values.flip(0), vectors.flip(1)
 
@@ -347,8 +345,15 @@ def lna_check(
         while done < steps:
             todo = min(chunk, steps - done)
             path = integrate(
-                field, x, dt=dt, steps=todo, solver="euler", noise=noise, generator=generator,
-                trajectory=True, backend="autograd",
+                field,
+                x,
+                dt=dt,
+                steps=todo,
+                solver="euler",
+                noise=noise,
+                generator=generator,
+                trajectory=True,
+                backend="autograd",
             )[1:]
             keep = path[max(0, burn_in - done) :].reshape(-1, n) - x_star
             first += keep.sum(0)
@@ -357,9 +362,7 @@ def lna_check(
             done += todo
             # A blow-up reaches the running sums (inf or NaN stays there): cheaper than scanning each path.
             if not (bool(torch.isfinite(x).all()) and bool(torch.isfinite(second).all())):
-                raise ValueError(
-                    f"the simulation of attractor {k} diverged (eps = {eps_value:g}, dt = {dt:g}); lower eps or dt"
-                )
+                raise ValueError(f"the simulation of attractor {k} diverged (eps = {eps_value:g}, dt = {dt:g}); lower eps or dt")
     count = n_paths * (steps - burn_in)
     mean = first / count
     empirical = second / count - torch.outer(mean, mean)

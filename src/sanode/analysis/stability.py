@@ -59,7 +59,4 @@ def stability(drift: Drift, attractors: Tensor) -> list[AttractorStability]:
     jac = jacobians(drift, attractors)
     eig = torch.linalg.eigvals(jac).cpu()
     residual = fixed_point_residuals(drift, attractors)
-    return [
-        AttractorStability(k, eig[k], float(eig[k].real.max()), float(residual[k]))
-        for k in range(attractors.shape[0])
-    ]
+    return [AttractorStability(k, eig[k], float(eig[k].real.max()), float(residual[k])) for k in range(attractors.shape[0])]

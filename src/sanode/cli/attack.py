@@ -26,8 +26,15 @@ def cmd_attack(args: argparse.Namespace) -> int:
     ps = [float(p) for p in args.ps.split(",")]
     gen = torch.Generator().manual_seed(args.seed)
     rows = accuracy_vs_attack(
-        model, data, args.attack, ps, mode=args.mode, reading=args.reading, clip=args.clip,
-        n_realisations=args.realisations, generator=gen,
+        model,
+        data,
+        args.attack,
+        ps,
+        mode=args.mode,
+        reading=args.reading,
+        clip=args.clip,
+        n_realisations=args.realisations,
+        generator=gen,
     )
     out = Path(args.out or Path(args.run_dir) / "attacks")
     stem = out / f"attack_{args.attack}"
@@ -38,8 +45,17 @@ def cmd_attack(args: argparse.Namespace) -> int:
         for r in rows:
             print(f"{r['p']:>6.3f} {r['acc']:>9.4f} {r['acc_vote']:>7.4f}")
         print(f"table: {stem}.csv  figure: {figure}")
-    emit({"command": "attack", "run_dir": str(args.run_dir), "attack": args.attack, "table": rows,
-          "figure": str(figure), "wall_seconds": time.perf_counter() - t0}, args.json)
+    emit(
+        {
+            "command": "attack",
+            "run_dir": str(args.run_dir),
+            "attack": args.attack,
+            "table": rows,
+            "figure": str(figure),
+            "wall_seconds": time.perf_counter() - t0,
+        },
+        args.json,
+    )
     return 0
 
 

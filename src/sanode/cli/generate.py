@@ -64,8 +64,14 @@ def _train_or_load(args: argparse.Namespace, out: Path, say: Any) -> tuple[Laten
     )
     model = LatentGenerator(splits.train.n_features, splits.train.n_classes, config, image_shape=splits.train.image_shape)
     history = train_latent(
-        model, splits.train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        time_budget_s=args.time_budget, log=None if args.json else lambda r: say(json.dumps(r)),
+        model,
+        splits.train,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        time_budget_s=args.time_budget,
+        log=None if args.json else lambda r: say(json.dumps(r)),
     )
     meta = {"dataset": args.dataset, "n_train": len(splits.train), "history": history}
     model.save(out / "model", meta)

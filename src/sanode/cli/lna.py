@@ -31,7 +31,13 @@ def cmd_lna(args: argparse.Namespace) -> int:
         for r in results:
             if r.stable:
                 checks[r.index] = lna_check(
-                    model, r.index, eps=eps, dt=args.dt, steps=args.steps, burn_in=args.burn_in, n_paths=args.paths,
+                    model,
+                    r.index,
+                    eps=eps,
+                    dt=args.dt,
+                    steps=args.steps,
+                    burn_in=args.burn_in,
+                    n_paths=args.paths,
                     generator=gen,
                 )
     figure = lna_spectrum_figure(results, RunDir(args.run_dir).figures / "lna_spectrum.png", classes=classes)

@@ -12,9 +12,7 @@ from sanode.experiments.repeat import repeat
 
 def cmd_repeat(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    summary = repeat(
-        config, list(range(args.seeds)), args.out, vary_data=args.vary_data, progress=False, device=args.device
-    )
+    summary = repeat(config, list(range(args.seeds)), args.out, vary_data=args.vary_data, progress=False, device=args.device)
     if not args.json:
         print(f"{'seed':>4} {'inner product':>14} {'nearest':>8} {'threshold':>10} {'seconds':>8} {'max Re λ(J)':>12}")
         for r in summary["runs"]:

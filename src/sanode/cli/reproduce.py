@@ -115,9 +115,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("paper", choices=("paper1", "paper2"), help="which paper (paper 2: the generator experiments)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--quick", dest="mode", action="store_const", const="quick", help="a few minutes on 2 CPU cores (default)"
-    )
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="a few minutes on 2 CPU cores (default)")
     mode.add_argument(
         "--full", dest="mode", action="store_const", const="full", help="the paper's protocol: 5 seeds, full MNIST (hours)"
     )

@@ -33,8 +33,11 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         for label, entry in summary["models"].items():
             a = list(entry["attack_A"].values())[-2:]
             corr = entry.get("corruptions_mean")
-            print(f"{label:<32} {entry['clean'] or float('nan'):>7.4f} " + " ".join(f"{v:<7.4f}" for v in a)
-                  + (f"  {corr:.4f}" if corr is not None else ""))
+            print(
+                f"{label:<32} {entry['clean'] or float('nan'):>7.4f} "
+                + " ".join(f"{v:<7.4f}" for v in a)
+                + (f"  {corr:.4f}" if corr is not None else "")
+            )
         print(f"summary: {out / 'summary.json'}")
     else:
         print(json.dumps({"command": "robustness", **summary}))

@@ -54,9 +54,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{'status':>8} {'inner product':>14} {'nearest':>8} {'seconds':>8}  cell")
         for r in rows:
             acc, near, sec = (r[k] for k in ("acc_inner_product", "acc_nearest", "train_seconds"))
-            print(
-                f"{r['status']:>8} {_fmt(acc, 14, 4)} {_fmt(near, 8, 4)} {_fmt(sec, 8, 1)}  {r['cell']}"
-            )
+            print(f"{r['status']:>8} {_fmt(acc, 14, 4)} {_fmt(near, 8, 4)} {_fmt(sec, 8, 1)}  {r['cell']}")
         print(f"table: {Path(args.out) / 'results.csv'}")
     for r in failed:
         print(f"sanode: sweep cell {r['cell']} failed: {r['error']}", file=sys.stderr)

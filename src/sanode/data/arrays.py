@@ -67,14 +67,11 @@ def from_arrays(
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
         raise ValueError(
-            f"x holds {int(bad.sum())} NaN/Inf values in {len(rows)} rows (first row {int(rows[0])}); "
-            "remove or impute them"
+            f"x holds {int(bad.sum())} NaN/Inf values in {len(rows)} rows (first row {int(rows[0])}); remove or impute them"
         )
     too_big = np.abs(x_np) > np.finfo(np.float32).max
     if too_big.any():
-        raise ValueError(
-            f"x holds {int(too_big.sum())} values beyond float32's range (|x| > 3.4e38); rescale the inputs"
-        )
+        raise ValueError(f"x holds {int(too_big.sum())} values beyond float32's range (|x| > 3.4e38); rescale the inputs")
 
     y_np = _to_numpy(y, "y")
     if y_np.shape != (n,):

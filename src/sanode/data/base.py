@@ -30,9 +30,7 @@ class LabeledData:
         if not torch.is_floating_point(self.x):
             raise ValueError(f"LabeledData.x must be a float tensor, got {self.x.dtype}")
         if self.y.shape != (self.x.shape[0],):
-            raise ValueError(
-                f"LabeledData.y must have shape ({self.x.shape[0]},) to match x, got {tuple(self.y.shape)}"
-            )
+            raise ValueError(f"LabeledData.y must have shape ({self.x.shape[0]},) to match x, got {tuple(self.y.shape)}")
         if self.y.dtype != torch.int64:
             raise ValueError(f"LabeledData.y must be int64, got {self.y.dtype}")
         if len(self.y) and (int(self.y.min()) < 0 or int(self.y.max()) >= len(self.classes)):

@@ -194,15 +194,11 @@ def _read_expecting(path: Path, magic: int, kind: str) -> np.ndarray:
     return array
 
 
-def _check_layout(
-    images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path, count: int, n_classes: int
-) -> None:
+def _check_layout(images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path, count: int, n_classes: int) -> None:
     if images.shape[1:] != IMAGE_SHAPE:
         raise DataError(f"{image_path}: images are {images.shape[1:]}, expected {IMAGE_SHAPE}")
     if images.shape[0] != labels.shape[0]:
-        raise DataError(
-            f"{image_path} holds {images.shape[0]} images but {label_path} holds {labels.shape[0]} labels"
-        )
+        raise DataError(f"{image_path} holds {images.shape[0]} images but {label_path} holds {labels.shape[0]} labels")
     if images.shape[0] != count:
         raise DataError(f"{image_path}: expected {count} items, found {images.shape[0]}")
     if labels.size and int(labels.max()) >= n_classes:
@@ -261,13 +257,9 @@ def _parse_idx(data: bytes, path: Path) -> tuple[int, np.ndarray]:
     expected = math.prod(shape) * dtype.itemsize
     found = len(data) - header
     if found < expected:
-        raise DataError(
-            f"{path}: truncated payload, shape {shape} needs {expected} bytes of data, found {found}"
-        )
+        raise DataError(f"{path}: truncated payload, shape {shape} needs {expected} bytes of data, found {found}")
     if found > expected:
-        raise DataError(
-            f"{path}: {found - expected} unexpected bytes after the payload of shape {shape}"
-        )
+        raise DataError(f"{path}: {found - expected} unexpected bytes after the payload of shape {shape}")
     array = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=header).reshape(shape)
     if not dtype.isnative:
         array = array.astype(dtype.newbyteorder("="))

@@ -240,9 +240,7 @@ def _needed_files(spec: DatasetSpec, files: Iterable[str] | None) -> list[str]:
     return needed
 
 
-def _not_found_message(
-    spec: DatasetSpec, needed: list[str], locations: list[tuple[str, Path]], partial: list[str]
-) -> str:
+def _not_found_message(spec: DatasetSpec, needed: list[str], locations: list[tuple[str, Path]], partial: list[str]) -> str:
     lines = [f"could not find the {spec.name!r} dataset files ({', '.join(needed)}). Searched:"]
     lines += [f"  - {path}  ({label})" for label, path in locations]
     if partial:
@@ -251,7 +249,10 @@ def _not_found_message(
     lines.append(
         "To provide the files: set the environment variable "
         f"{ENV_VAR}=/path/to/data (holding {spec.name}/ or the files directly), "
-        + ("pass data_dir=... (CLI: --data-dir), or allow downloading with download=True."
-           if spec.mirrors else "or pass data_dir=... (CLI: --data-dir).")
+        + (
+            "pass data_dir=... (CLI: --data-dir), or allow downloading with download=True."
+            if spec.mirrors
+            else "or pass data_dir=... (CLI: --data-dir)."
+        )
     )
     return "\n".join(lines)

@@ -34,9 +34,7 @@ def split_indices(y: Tensor, fraction: float, generator: torch.Generator) -> tup
     return torch.nonzero(~chosen).flatten(), torch.nonzero(chosen).flatten()
 
 
-def train_val_split(
-    data: LabeledData, val_fraction: float = 0.1, seed: int = 0
-) -> tuple[LabeledData, LabeledData]:
+def train_val_split(data: LabeledData, val_fraction: float = 0.1, seed: int = 0) -> tuple[LabeledData, LabeledData]:
     """Split ``data`` into (train, val), stratified by class, reproducibly from ``seed``.
 
     Args:
@@ -55,9 +53,7 @@ def train_val_split(
     generator = torch.Generator().manual_seed(seed)
     train_idx, val_idx = split_indices(data.y, val_fraction, generator)
     if len(train_idx) == 0:
-        raise ValueError(
-            f"val_fraction={val_fraction} leaves no training item out of {len(data)}; use a smaller fraction"
-        )
+        raise ValueError(f"val_fraction={val_fraction} leaves no training item out of {len(data)}; use a smaller fraction")
     return data.subset(train_idx), data.subset(val_idx)
 
 
@@ -88,9 +84,7 @@ def batches(
     return _iterate(data, batch_size, order, drop_last)
 
 
-def _iterate(
-    data: LabeledData, batch_size: int, order: Tensor | None, drop_last: bool
-) -> Iterator[tuple[Tensor, Tensor]]:
+def _iterate(data: LabeledData, batch_size: int, order: Tensor | None, drop_last: bool) -> Iterator[tuple[Tensor, Tensor]]:
     n = len(data)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
@@ -99,6 +93,7 @@ def _iterate(
         else:
             index = order[start : start + batch_size]
             yield data.x[index], data.y[index]
+
 
 def _check_fraction(fraction: float, name: str) -> None:
     if isinstance(fraction, bool) or not (isinstance(fraction, (int, float)) and 0.0 <= fraction < 1.0):

@@ -59,4 +59,3 @@ def check_same_config(run: RunDir, config: RunConfig) -> None:
             f"{run.path} holds a run with another configuration ({shown}); "
             "use another --out folder, or delete that run directory to retrain it"
         )
-

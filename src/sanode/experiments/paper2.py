@@ -76,11 +76,20 @@ def paper2_plan(mode: str = "quick") -> Paper2Plan:
     """quick: sklearn's 8×8 digits (no files), 30 epochs, 200 samples per class, short LNA simulations;
     full: MNIST and Fashion-MNIST, 8 epochs on the whole training set, 1,000 samples per class."""
     if mode == "quick":
-        return Paper2Plan("quick", ("digits",), epochs=30, n_train=None, per_class=200, lna_steps=4000, lna_paths=200,
-                          letters_train=1000)
+        return Paper2Plan(
+            "quick", ("digits",), epochs=30, n_train=None, per_class=200, lna_steps=4000, lna_paths=200, letters_train=1000
+        )
     if mode == "full":
-        return Paper2Plan("full", ("mnist", "fashion_mnist"), epochs=8, n_train=None, per_class=1000, lna_steps=20000,
-                          lna_paths=500, letters_train=3000)
+        return Paper2Plan(
+            "full",
+            ("mnist", "fashion_mnist"),
+            epochs=8,
+            n_train=None,
+            per_class=1000,
+            lna_steps=20000,
+            lna_paths=500,
+            letters_train=3000,
+        )
     raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
 
 
@@ -106,8 +115,9 @@ def ensure_generator(dataset: str, plan: Paper2Plan, folder: Path, log: Callable
             log(f"{dataset}: generator reused")
             return model
     splits = load_splits(dataset, n_train=plan.n_train, seed=0)
-    model = LatentGenerator(splits.train.n_features, splits.train.n_classes, LatentConfig(seed=0),
-                            image_shape=splits.train.image_shape)
+    model = LatentGenerator(
+        splits.train.n_features, splits.train.n_classes, LatentConfig(seed=0), image_shape=splits.train.image_shape
+    )
     t0 = time.perf_counter()
     history = train_latent(model, splits.train, epochs=plan.epochs, seed=0)
     model.save(stem, {"settings": settings, "history": history, "train_seconds": time.perf_counter() - t0})
@@ -133,8 +143,9 @@ def score_generator(model: LatentGenerator, dataset: str, plan: Paper2Plan, figu
     }
     for name in SAMPLERS:
         sampler = make_sampler(name, model.dynamics, model.statistics)
-        out["samplers"].append(score_sampler(name, sampler, model.decode, net, splits.test.x,
-                                             n_per_class=plan.per_class, generator=gen).to_dict())
+        out["samplers"].append(
+            score_sampler(name, sampler, model.decode, net, splits.test.x, n_per_class=plan.per_class, generator=gen).to_dict()
+        )
         grid = torch.stack([model.decode(sampler.sample(k, 10, gen)) for k in range(model.n_classes)])
         save_grid(grid, shape, figures / f"{dataset}-samples-{name}.png")
     vae = VAE(model.n_in, model.n_latent, (512, 256), seed=0)
@@ -145,22 +156,45 @@ def score_generator(model: LatentGenerator, dataset: str, plan: Paper2Plan, figu
     trav = traversal(model.decode, model.attractors[3].double(), model.statistics.covariances[3], n_directions=4, n_steps=9)
     save_grid(trav.images, shape, figures / f"{dataset}-traversal-class3.png")
     out["traversal"] = feature_correlations(trav, shape)
-    checks = [lna_check(model.dynamics, k, eps=0.01, dt=0.01, steps=plan.lna_steps, burn_in=500, n_paths=plan.lna_paths,
-                        generator=torch.Generator().manual_seed(k)).to_dict() for k in range(model.n_classes)]
+    checks = [
+        lna_check(
+            model.dynamics,
+            k,
+            eps=0.01,
+            dt=0.01,
+            steps=plan.lna_steps,
+            burn_in=500,
+            n_paths=plan.lna_paths,
+            generator=torch.Generator().manual_seed(k),
+        ).to_dict()
+        for k in range(model.n_classes)
+    ]
     out["lna_check"] = checks
     return out
 
 
 def letters_lna(plan: Paper2Plan, folder: Path) -> dict[str, Any]:
     """A letters classifier trained with additive noise ε = 0.01, and its LNA-vs-simulation check."""
-    config = load_config("paper1-letters", [f"data.n_train={plan.letters_train}", "train.epochs=5",
-                                            'model.noise={"kind": "additive", "eps": 0.01}'])
+    config = load_config(
+        "paper1-letters",
+        [f"data.n_train={plan.letters_train}", "train.epochs=5", 'model.noise={"kind": "additive", "eps": 0.01}'],
+    )
     run = RunDir(folder / "run")
     if not run.results_path.exists():
         train(config, run.path, progress=False, resume=run.has_checkpoint())
     model, _, _ = load_model(run.path)
-    checks = [lna_check(model, k, dt=0.01, steps=plan.lna_steps, burn_in=500, n_paths=plan.lna_paths,
-                        generator=torch.Generator().manual_seed(k)).to_dict() for k in range(model.n_classes)]
+    checks = [
+        lna_check(
+            model,
+            k,
+            dt=0.01,
+            steps=plan.lna_steps,
+            burn_in=500,
+            n_paths=plan.lna_paths,
+            generator=torch.Generator().manual_seed(k),
+        ).to_dict()
+        for k in range(model.n_classes)
+    ]
     return {"test_accuracy": run.results()["test"]["acc_inner_product"], "lna_check": checks}
 
 
@@ -177,9 +211,11 @@ def _lna_table(page: HtmlReport, name: str, checks: list[dict[str, Any]]) -> Non
 
 def write_report(plan: Paper2Plan, out: Path, results: dict[str, Any], letters: dict[str, Any], command: str) -> Path:
     page = HtmlReport("Paper 2 reproduction: attractor dynamics as classifier and generator")
-    page.paragraph("Gagliani et al. (paper 2): planted attractors + additive noise; the linear noise approximation turns "
-                   "each attractor into a Gaussian, whose samples a decoder turns into images. Every number below is read "
-                   f"from {out}.")
+    page.paragraph(
+        "Gagliani et al. (paper 2): planted attractors + additive noise; the linear noise approximation turns "
+        "each attractor into a Gaussian, whose samples a decoder turns into images. Every number below is read "
+        f"from {out}."
+    )
     page.code(command)
     page.heading("LNA check")
     _lna_table(page, f"letters (additive noise, test accuracy {100 * letters['test_accuracy']:.1f} %)", letters["lna_check"])
@@ -187,30 +223,53 @@ def write_report(plan: Paper2Plan, out: Path, results: dict[str, Any], letters: 
         _lna_table(page, f"{dataset} latent dynamics", r["lna_check"])
     for dataset, r in results.items():
         page.heading(f"{dataset}: conditional generation")
-        rows = [[s["sampler"], _SAMPLER_TEXT.get(s["sampler"], ""), f"{100 * s['classified_fraction']:.1f} %",
-                 f"{s['local_frechet']:.2f}"] for s in r["samplers"]]
+        rows = [
+            [
+                s["sampler"],
+                _SAMPLER_TEXT.get(s["sampler"], ""),
+                f"{100 * s['classified_fraction']:.1f} %",
+                f"{s['local_frechet']:.2f}",
+            ]
+            for s in r["samplers"]
+        ]
         rows.append(["VAE", "baseline, same decoder, unconditional", "–", f"{r['vae_frechet']:.2f}"])
         rows.append(["reconstructions", "D(z(T)) of the test images", "–", f"{r['frechet_reconstructions']:.2f}"])
         rows.append(["real vs real", "two halves of the test set", "–", f"{r['frechet_real_half_vs_half']:.2f}"])
-        page.table(["sampler", "what", "classified as requested", "local Fréchet distance"], rows,
-                   caption=f"{dataset}: {plan.per_class} samples per class; independent MLP test accuracy "
-                   f"{100 * r['mlp_test_accuracy']:.1f} %; latent dynamics classify {100 * r['latent_accuracy']:.1f} %",
-                   note="Local Fréchet distance: between Gaussians fitted to the penultimate-layer features of the "
-                   "locally trained MLP (not Inception FID); lower is closer to the data.")
+        page.table(
+            ["sampler", "what", "classified as requested", "local Fréchet distance"],
+            rows,
+            caption=f"{dataset}: {plan.per_class} samples per class; independent MLP test accuracy "
+            f"{100 * r['mlp_test_accuracy']:.1f} %; latent dynamics classify {100 * r['latent_accuracy']:.1f} %",
+            note="Local Fréchet distance: between Gaussians fitted to the penultimate-layer features of the "
+            "locally trained MLP (not Inception FID); lower is closer to the data.",
+        )
         for name in (*SAMPLERS, "vae"):
-            page.figure(f"{dataset}-samples-{name}.png", caption=f"{dataset}: samples from {name} (one row per class; "
-                        "VAE: unconditional)", command=command)
-        page.figure(f"{dataset}-traversal-class3.png", caption=f"{dataset}: decoded traversal around attractor 3 along the "
-                    "four leading eigenvectors of its empirical covariance (rows), −2.5 to +2.5 std", command=command)
-        page.table(["direction", "eigenvalue", "mass", "slant", "width", "height"],
-                   [[f"{int(t['direction']) + 1}", f"{t['eigenvalue']:.3g}"] +
-                    [f"{t[f]:+.2f}" for f in ("mass", "slant", "width", "height")] for t in r["traversal"]],
-                   caption=f"{dataset}: correlation of each traversal coordinate with simple image features")
+            page.figure(
+                f"{dataset}-samples-{name}.png",
+                caption=f"{dataset}: samples from {name} (one row per class; VAE: unconditional)",
+                command=command,
+            )
+        page.figure(
+            f"{dataset}-traversal-class3.png",
+            caption=f"{dataset}: decoded traversal around attractor 3 along the "
+            "four leading eigenvectors of its empirical covariance (rows), −2.5 to +2.5 std",
+            command=command,
+        )
+        page.table(
+            ["direction", "eigenvalue", "mass", "slant", "width", "height"],
+            [
+                [f"{int(t['direction']) + 1}", f"{t['eigenvalue']:.3g}"]
+                + [f"{t[f]:+.2f}" for f in ("mass", "slant", "width", "height")]
+                for t in r["traversal"]
+            ],
+            caption=f"{dataset}: correlation of each traversal coordinate with simple image features",
+        )
     return page.write(out / "report" / "index.html")
 
 
-def reproduce_paper2(plan: Paper2Plan, out_dir: str | Path, *, command: str, log: Callable[[str], None] = print
-                     ) -> dict[str, Any]:
+def reproduce_paper2(
+    plan: Paper2Plan, out_dir: str | Path, *, command: str, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Run (or reuse) every experiment of ``plan`` under ``out_dir`` and write the report."""
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -237,5 +296,9 @@ def reproduce_paper2(plan: Paper2Plan, out_dir: str | Path, *, command: str, log
     index = write_report(plan, out, results, letters, command)
     seconds = time.perf_counter() - t0
     log(f"report: {index} ({seconds:.1f} s)")
-    return {"report": str(index), "missing": missing, "wall_seconds": seconds,
-            "classified": {d: {s["sampler"]: s["classified_fraction"] for s in r["samplers"]} for d, r in results.items()}}
+    return {
+        "report": str(index),
+        "missing": missing,
+        "wall_seconds": seconds,
+        "classified": {d: {s["sampler"]: s["classified_fraction"] for s in r["samplers"]} for d, r in results.items()},
+    }

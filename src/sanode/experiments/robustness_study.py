@@ -92,9 +92,7 @@ def _baseline(name: str, n_in: int, n_classes: int, seed: int) -> nn.Module:
     raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
 
 
-def ensure_baseline(
-    name: str, splits: Splits, stem: Path, *, epochs: int, seed: int, log: Callable[[str], None]
-) -> nn.Module:
+def ensure_baseline(name: str, splits: Splits, stem: Path, *, epochs: int, seed: int, log: Callable[[str], None]) -> nn.Module:
     """Train a baseline on ``splits.train`` (cross-entropy, Adam) or load its verified weights."""
     model = _baseline(name, splits.train.n_features, splits.train.n_classes, seed)
     if checkpoint_paths(stem)[1].exists():
@@ -106,8 +104,9 @@ def ensure_baseline(
     log(f"{name}: training ({epochs} epochs)")
     t0 = time.perf_counter()
     train_baseline(model, splits.train, epochs=epochs, seed=seed)
-    save_checkpoint(stem, model.state_dict(), {"baseline": name, "epochs": epochs, "seed": seed,
-                                               "train_seconds": time.perf_counter() - t0})
+    save_checkpoint(
+        stem, model.state_dict(), {"baseline": name, "epochs": epochs, "seed": seed, "train_seconds": time.perf_counter() - t0}
+    )
     return model.eval()
 
 
@@ -162,8 +161,9 @@ def robustness_study(
             off.noise = None  # paper 2: the noise-trained coupling run without noise
             models[f"cvfr σ={sigma:g}, run with σ=0"] = off
     for name in baselines:
-        models[name] = ensure_baseline(name, splits, out / "baselines" / name, epochs=baseline_epochs,
-                                       seed=config.train.seed, log=log)
+        models[name] = ensure_baseline(
+            name, splits, out / "baselines" / name, epochs=baseline_epochs, seed=config.train.seed, log=log
+        )
 
     summary: dict[str, Any] = {"config": config.name, "n_test": len(attacked), "ps": list(ps), "models": {}}
     attack_tables: dict[str, dict[str, list[dict[str, Any]]]] = {"A": {}, "B": {}}
@@ -181,11 +181,14 @@ def robustness_study(
             write_table(rows, out / "tables" / f"{tag}-corruptions")
             corruption_rows += [{"model": label, **r} for r in rows]
             entry["corruptions_mean"] = sum(r["acc"] for r in rows if r["severity"] > 0) / max(
-                1, sum(r["severity"] > 0 for r in rows))
+                1, sum(r["severity"] > 0 for r in rows)
+            )
         entry["clean"] = attack_tables["A"][label][0]["acc"] if ps and ps[0] == 0 else None
         summary["models"][label] = entry
-        log(f"{label}: attacks done" + (f", mean corrupted accuracy {entry['corruptions_mean']:.4f}"
-                                         if "corruptions_mean" in entry else ""))
+        log(
+            f"{label}: attacks done"
+            + (f", mean corrupted accuracy {entry['corruptions_mean']:.4f}" if "corruptions_mean" in entry else "")
+        )
     for attack in ("A", "B"):
         plot_accuracy_vs_p(attack_tables[attack], out / f"attack-{attack}.png", title=f"{config.name}: attack {attack}")
     if corruption_rows:

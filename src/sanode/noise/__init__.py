@@ -38,4 +38,3 @@ __all__ = [
     "squared_distances",
     "weighted_differences",
 ]
-

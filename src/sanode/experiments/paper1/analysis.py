@@ -164,4 +164,3 @@ def pick_node(rates: Tensor, target: Tensor) -> int:
     lit = target > 0.5 * float(target.max())
     candidates = lit if bool(lit.any()) else torch.ones_like(lit)
     return int(torch.where(candidates, peak, torch.full_like(peak, -math.inf)).argmax())
-

@@ -126,15 +126,9 @@ class Plan:
             raise ValueError(f"variant must be one of {', '.join(DAMPING_VARIANTS)}, got {self.variant!r}")
         if not (isinstance(self.kappa, (int, float)) and math.isfinite(self.kappa) and self.kappa > 0):
             raise ValueError(f"kappa must be finite and > 0, got {self.kappa!r}")
-        if (
-            isinstance(self.fig4_realisations, bool)
-            or not isinstance(self.fig4_realisations, int)
-            or self.fig4_realisations < 2
-        ):
+        if isinstance(self.fig4_realisations, bool) or not isinstance(self.fig4_realisations, int) or self.fig4_realisations < 2:
             raise ValueError(f"fig4_realisations must be an integer >= 2 (a std needs two), got {self.fig4_realisations!r}")
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be None or an integer >= 1, got {self.threads!r}")
 
 
@@ -208,4 +202,3 @@ def paper1_plan(
         fig4_realisations=30 if quick else 100,
         threads=threads,
     )
-

@@ -228,4 +228,3 @@ def _version() -> str:
     from sanode import __version__
 
     return __version__
-

@@ -106,9 +106,7 @@ def reproduce_paper1(
                 log(_run_line(i, len(specs), record, seconds))
             order = {spec.name: k for k, spec in enumerate(specs)}
             records.sort(key=lambda r: order[r.spec.name])  # workers finish in any order
-            outcomes[ds.dataset] = DatasetOutcome(
-                ds, splits, records, n_nodes, n_classes, parametrisation(base.model, n_nodes)
-            )
+            outcomes[ds.dataset] = DatasetOutcome(ds, splits, records, n_nodes, n_classes, parametrisation(base.model, n_nodes))
             if k < len(plan.datasets) - 1:  # an interim page, so a long --full shows its first dataset early
                 log(f"interim report: {write_report(plan, out, outcomes, missing, command=command, started=t0)}")
         index = write_report(plan, out, outcomes, missing, command=command, started=t0)
@@ -122,4 +120,3 @@ def _run_line(i: int, n: int, record: RunRecord, seconds: float) -> str:
     if not record.ok:
         return f"{head} ({record.message})"
     return f"{head}, test accuracy {record.results['test']['acc_inner_product']:.4f} ({seconds:.1f} s)"
-

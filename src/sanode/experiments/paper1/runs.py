@@ -94,6 +94,7 @@ def run_specs(ds: DatasetPlan, plan: Plan, out: Path, n_nodes: int, n_classes: i
             )
     return specs
 
+
 def ensure_run(spec: RunSpec, splits: Splits, *, progress: bool = False, device: str = "cpu") -> RunRecord:
     """Train ``spec`` unless its results exist; resume it when only its checkpoint does.
 

@@ -247,4 +247,3 @@ def timing_table(page: HtmlReport, outcomes: Mapping[str, DatasetOutcome]) -> No
         rows,
         caption="Wall time (train_seconds of results.json; a resumed run counts only its last session)",
     )
-

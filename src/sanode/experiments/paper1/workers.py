@@ -34,9 +34,7 @@ def train_and_analyse(
 _WORKER_SPLITS: dict[str, Splits] = {}
 
 
-def _worker_run(
-    spec: RunSpec, ds: DatasetPlan, out: Path, threads: int | None, device: str
-) -> tuple[RunRecord, float]:
+def _worker_run(spec: RunSpec, ds: DatasetPlan, out: Path, threads: int | None, device: str) -> tuple[RunRecord, float]:
     """One run in a worker process; the data are loaded once per process and dataset."""
     if threads is not None:
         torch.set_num_threads(threads)
@@ -55,4 +53,3 @@ def in_processes(
         futures = [pool.submit(_worker_run, spec, ds, out, threads, device) for spec in specs]
         for future in concurrent.futures.as_completed(futures):
             yield future.result()
-
