@@ -92,10 +92,11 @@ class DampedNoise(Noise, nn.Module):
         """e in log D = e Σ_k log s_k."""
         return 0.5 if self.variant == "paper" else 1.0 / self.n_attractors
 
-    def _scaled_distances(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(s_k(x), on_floor), both (..., K): s_k = ‖x − x_k‖²/N, and where s_k is exactly 0."""
-        s = squared_distances(x, self.attractors) / self.n_nodes
-        return s, s <= torch.finfo(s.dtype).tiny
+    def _scaled_distances(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(s_k(x), on_floor, ‖x − x_k‖²), all (..., K): s_k = ‖x − x_k‖²/N, and where s_k is exactly 0."""
+        squared = squared_distances(x, self.attractors)
+        s = squared / self.n_nodes
+        return s, s <= torch.finfo(s.dtype).tiny, squared
 
     def _log_envelope(self, s: Tensor) -> Tensor:
         """z = log κD from the s_k, shape (..., 1); finite, even where x = x_k."""
@@ -110,7 +111,7 @@ class DampedNoise(Noise, nn.Module):
         Eq. (8) of paper 1 ("paper") or the authors' code ("authors"), computed in log space.
         """
         check_state(x, self.n_nodes)
-        s, on_floor = self._scaled_distances(x)
+        s, on_floor, _ = self._scaled_distances(x)
         z = self._log_envelope(s).clamp(max=_LOG_ENVELOPE_MAX)
         return torch.where(on_floor.any(-1, keepdim=True), torch.zeros_like(z), torch.tanh(torch.exp(z)))
 
@@ -146,7 +147,7 @@ class DampedNoise(Noise, nn.Module):
             raise ValueError(f"cotangent must have the shape of x {tuple(x.shape)}, got {tuple(cotangent.shape)}")
         if self.sigma == 0.0:
             return torch.zeros_like(x)
-        s, on_floor = self._scaled_distances(x)
+        s, on_floor, squared = self._scaled_distances(x)
         inverse = s.clamp(min=torch.finfo(s.dtype).tiny).reciprocal().masked_fill_(on_floor, 0.0)
         z = self._log_envelope(s)
         kd = torch.exp(z.clamp(max=_LOG_ENVELOPE_MAX))
@@ -154,7 +155,8 @@ class DampedNoise(Noise, nn.Module):
         slope = (1.0 - d * d) * kd * torch.linalg.vecdot(cotangent, dw).unsqueeze(-1)
         slope = slope.mul_(self.sigma * 2.0 * self._exponent / self.n_nodes)
         slope = slope.masked_fill_(on_floor.any(-1, keepdim=True) | (z > _LOG_ENVELOPE_MAX), 0.0)
-        return weighted_differences(x, self.attractors, inverse).mul_(slope)
+        # The per-sample slope goes into the K weights, which saves a pass over (..., N).
+        return weighted_differences(x, self.attractors, inverse.mul_(slope), squared=squared)
 
     def forward(self, x: Tensor, dw: Tensor) -> Tensor:
         return self.increment(x, dw)
