@@ -8,6 +8,7 @@ function today. Losses at several times (``save_at``) will enter here: the backw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -141,11 +142,13 @@ class FusedEuler(torch.autograd.Function):
         # adjoints ã_{t0+k} = a_{t0+k} p^{−(t1 − t0 − k)} within a chunk [t0, t1), for which
         # ã_t = ã_{t+1} + (ã_{t+1} (κ/p) A) ⊙ s_t is a single addcmul after the GEMM; a_{t0} and
         # the ∂L/∂A terms get their powers of p back once per chunk. Only when the powers stay
-        # far from float overflow, and not with a noise replay (whose terms would need them too).
+        # far from float overflow. A noise replay's term is linear in the adjoint, so in rescaled
+        # adjoints it is the same vector–Jacobian product divided by p; gradients of noise
+        # tensors would need their powers of p back too, so those keep the plain recursion.
         scaled = (
             not kernel.identity
             and r == 0.0
-            and not plan.noise_needs_vjp
+            and not any(need_noise)
             and 0.0 < p
             and (p == 1.0 or p**chunk >= MIN_CHUNK_DECAY)
         )
@@ -211,9 +214,21 @@ class FusedEuler(torch.autograd.Function):
                     # Losses at several times (save_at) will add ∂L/∂x_k to the adjoint here, at
                     # each saved step k the recursion reaches (a_k += ∂L/∂x_k), chunk boundary included.
                     adj_k[m - 1].copy_(carry)
+                    def noise_term(k: int, a: Tensor) -> Tensor | None:
+                        """The noise's vector–Jacobian product at step t0 + k, its gradients accumulated."""
+                        assert plan.noise is not None  # a replay is planned for a noise only
+                        if kept_draws is None:  # ΔW_t again, from the state before step t
+                            replay_gen.set_state(ctx.step_states[t0 + k])
+                            dw_t = _draw(replay_gen, sqrt_dt, redrawn)
+                        else:
+                            dw_t = dws[k]
+                        gx, gp = _noise_vjp(plan.noise, stack[t0 + k], dw_t, a, full_shape, vjp_x, vjp_params)
+                        _accumulate(grad_noise, need_noise, gp)
+                        return gx
+
                     if scaled:
                         assert sx_k is not None  # scaled only for a state-dependent slope
-                        _scaled_recursion(adj_k, dests, sx_k, matrix_k, v, m)
+                        _scaled_recursion(adj_k, dests, sx_k, matrix_k, v, m, noise_term if replay else None, 1.0 / p)
                         if p != 1.0:
                             carry.mul_(p**m)
                     else:
@@ -227,17 +242,9 @@ class FusedEuler(torch.autograd.Function):
                                 torch.add(v, a, alpha=p, out=dest)
                             else:
                                 torch.addcmul(v, a, px_k[k], out=dest)
-                            if replay:
-                                assert plan.noise is not None  # a replay is planned for a noise only
-                                if kept_draws is None:  # ΔW_t again, from the state before step t
-                                    replay_gen.set_state(ctx.step_states[t0 + k])
-                                    dw_t = _draw(replay_gen, sqrt_dt, redrawn)
-                                else:
-                                    dw_t = dws[k]
-                                gx, gp = _noise_vjp(plan.noise, stack[t0 + k], dw_t, a, full_shape, vjp_x, vjp_params)
-                                if gx is not None:
-                                    dest.add_(gx)
-                                _accumulate(grad_noise, need_noise, gp)
+                            gx = noise_term(k, a) if replay else None
+                            if gx is not None:
+                                dest.add_(gx)
                     if need_a:
                         assert grad_a is not None
                         h_rows = (xs if hx is None else hx[:m]).reshape(m * rows, n)  # hx is None: identity
@@ -246,13 +253,25 @@ class FusedEuler(torch.autograd.Function):
 
 
 def _scaled_recursion(
-    adj_k: tuple[Tensor, ...], dests: tuple[Tensor, ...], s_k: tuple[Tensor, ...], matrix_k: Tensor, v: Tensor, m: int
+    adj_k: tuple[Tensor, ...],
+    dests: tuple[Tensor, ...],
+    s_k: tuple[Tensor, ...],
+    matrix_k: Tensor,
+    v: Tensor,
+    m: int,
+    noise_term: Callable[[int, Tensor], Tensor | None] | None = None,
+    inv_p: float = 1.0,
 ) -> None:
-    """ã_t = ã_{t+1} + (ã_{t+1} K) ⊙ s_t for the chunk's m steps, latest first: two calls per step."""
+    """ã_t = ã_{t+1} + (ã_{t+1} K) ⊙ s_t [+ vjp(ã_{t+1}) / p] for the chunk's m steps, latest first:
+    two calls per step, and one more for a noise's vector–Jacobian product."""
     mm, addcmul = torch.mm, torch.addcmul
     for k in range(m - 1, -1, -1):
         a = adj_k[k]
-        addcmul(a, mm(a, matrix_k, out=v), s_k[k], out=dests[k])
+        dest = addcmul(a, mm(a, matrix_k, out=v), s_k[k], out=dests[k])
+        if noise_term is not None:
+            gx = noise_term(k, a)
+            if gx is not None:
+                dest.add_(gx, alpha=inv_p)
 
 
 def _noise_vjp(
