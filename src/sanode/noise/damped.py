@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from sanode.noise.base import NOISES, Noise, check_increment_args, check_state
-from sanode.noise.distances import squared_distances, weighted_differences
+from sanode.noise.distances import distances_and_near_pairs, squared_distances, weighted_differences
 from sanode.validation import check_positive_float
 
 __all__ = ["DAMPING_VARIANTS", "DampedNoise", "DampingVariant", "check_variant"]
@@ -92,11 +92,10 @@ class DampedNoise(Noise, nn.Module):
         """e in log D = e Σ_k log s_k."""
         return 0.5 if self.variant == "paper" else 1.0 / self.n_attractors
 
-    def _scaled_distances(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(s_k(x), on_floor, ‖x − x_k‖²), all (..., K): s_k = ‖x − x_k‖²/N, and where s_k is exactly 0."""
-        squared = squared_distances(x, self.attractors)
-        s = squared / self.n_nodes
-        return s, s <= torch.finfo(s.dtype).tiny, squared
+    def _scaled_distances(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(s_k(x), on_floor), both (..., K): s_k = ‖x − x_k‖²/N, and where s_k is exactly 0."""
+        s = squared_distances(x, self.attractors) / self.n_nodes
+        return s, s <= torch.finfo(s.dtype).tiny
 
     def _log_envelope(self, s: Tensor) -> Tensor:
         """z = log κD from the s_k, shape (..., 1); finite, even where x = x_k."""
@@ -111,7 +110,7 @@ class DampedNoise(Noise, nn.Module):
         Eq. (8) of paper 1 ("paper") or the authors' code ("authors"), computed in log space.
         """
         check_state(x, self.n_nodes)
-        s, on_floor, _ = self._scaled_distances(x)
+        s, on_floor = self._scaled_distances(x)
         z = self._log_envelope(s).clamp(max=_LOG_ENVELOPE_MAX)
         return torch.where(on_floor.any(-1, keepdim=True), torch.zeros_like(z), torch.tanh(torch.exp(z)))
 
@@ -147,7 +146,9 @@ class DampedNoise(Noise, nn.Module):
             raise ValueError(f"cotangent must have the shape of x {tuple(x.shape)}, got {tuple(cotangent.shape)}")
         if self.sigma == 0.0:
             return torch.zeros_like(x)
-        s, on_floor, squared = self._scaled_distances(x)
+        squared, near = distances_and_near_pairs(x, self.attractors.to(x.dtype))  # no graph needed here
+        s = squared / self.n_nodes
+        on_floor = s <= torch.finfo(s.dtype).tiny
         inverse = s.clamp(min=torch.finfo(s.dtype).tiny).reciprocal().masked_fill_(on_floor, 0.0)
         z = self._log_envelope(s)
         kd = torch.exp(z.clamp(max=_LOG_ENVELOPE_MAX))
@@ -156,7 +157,7 @@ class DampedNoise(Noise, nn.Module):
         slope = slope.mul_(self.sigma * 2.0 * self._exponent / self.n_nodes)
         slope = slope.masked_fill_(on_floor.any(-1, keepdim=True) | (z > _LOG_ENVELOPE_MAX), 0.0)
         # The per-sample slope goes into the K weights, which saves a pass over (..., N).
-        return weighted_differences(x, self.attractors, inverse.mul_(slope), squared=squared)
+        return weighted_differences(x, self.attractors, inverse.mul_(slope), near=near)
 
     def forward(self, x: Tensor, dw: Tensor) -> Tensor:
         return self.increment(x, dw)

@@ -9,6 +9,9 @@ one (…, N) @ (N, K) product instead of K passes over (…, K, N) differences, 
 pairs (x, x_k) where that form cancels, ‖x − x_k‖² < ρ (‖x‖² + ‖x_k‖²), from the differences
 themselves (see :func:`near_pairs`). So s_k is exactly 0 at x = x_k, and a large weight
 w_k = 1/‖x − x_k‖² near an attractor multiplies the exact difference, not a cancellation.
+
+Inside ``torch.compile`` (the compiled backend) the data-dependent recompute cannot be traced;
+there the (…, K, N) differences are formed at once, which the compiler fuses into one kernel.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["NEAR_FRACTION", "near_pairs", "squared_distances", "weighted_differences"]
+__all__ = ["NEAR_FRACTION", "distances_and_near_pairs", "near_pairs", "squared_distances", "weighted_differences"]
 
 # ρ: pairs with ‖x − x_k‖² below ρ (‖x‖² + ‖x_k‖²) are recomputed from the differences. The
 # GEMM form's rounding error is a few units of eps · (‖x‖² + ‖x_k‖²), so every kept pair has a
@@ -28,7 +31,7 @@ NEAR_FRACTION = 0.25
 
 def _gemm_squared(x: Tensor, attractors: Tensor) -> tuple[Tensor, Tensor]:
     """(‖x‖² − 2 x·x_k + ‖x_k‖², ‖x‖² + ‖x_k‖²), both (…, K)."""
-    x_sq = torch.linalg.vecdot(x, x).unsqueeze(-1)
+    x_sq = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_()  # one pass, no (…, N) temporary
     a_sq = torch.linalg.vecdot(attractors, attractors)
     scale = x_sq + a_sq
     return torch.addmm(scale.reshape(-1, scale.shape[-1]), x.reshape(-1, x.shape[-1]), attractors.mT, alpha=-2.0).view(
@@ -42,8 +45,14 @@ def near_pairs(squared: Tensor, scale: Tensor) -> Tensor:
     return torch.nonzero(flat < NEAR_FRACTION * scale.reshape(flat.shape))
 
 
-def _squared_distances(x: Tensor, attractors: Tensor) -> Tensor:
-    """‖x − x_k‖², (…, K): the GEMM form, with the near pairs recomputed exactly."""
+def distances_and_near_pairs(x: Tensor, attractors: Tensor) -> tuple[Tensor, Tensor]:
+    """(‖x − x_k‖² (…, K), the near pairs (n_pairs, 2)): the GEMM form, near pairs recomputed exactly.
+
+    No autograd graph (see :func:`squared_distances` for the differentiable version); the pairs
+    can be handed on to :func:`weighted_differences`.
+    """
+    if torch.compiler.is_compiling():
+        return (x.unsqueeze(-2) - attractors).square().sum(-1), x.new_zeros((0, 2), dtype=torch.long)
     squared, scale = _gemm_squared(x, attractors)
     pairs = near_pairs(squared, scale)
     if pairs.numel():
@@ -51,7 +60,7 @@ def _squared_distances(x: Tensor, attractors: Tensor) -> Tensor:
         flat_x = x.reshape(-1, x.shape[-1])
         exact = (flat_x.index_select(0, rows) - attractors.index_select(0, ks)).square_().sum(-1)
         squared.view(-1, squared.shape[-1])[rows, ks] = exact
-    return squared
+    return squared, pairs
 
 
 class _SquaredDistances(torch.autograd.Function):
@@ -59,19 +68,19 @@ class _SquaredDistances(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, attractors: Tensor) -> Tensor:
-        squared = _squared_distances(x, attractors)
-        ctx.save_for_backward(x, attractors, squared)
+        squared, pairs = distances_and_near_pairs(x, attractors)
+        ctx.save_for_backward(x, attractors, pairs)
         return squared
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:
-        x, attractors, squared = ctx.saved_tensors
+        x, attractors, pairs = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None
-        return 2.0 * weighted_differences(x, attractors, grad, squared=squared), None
+        return 2.0 * weighted_differences(x, attractors, grad, near=pairs), None
 
 
-def weighted_differences(x: Tensor, attractors: Tensor, weights: Tensor, *, squared: Tensor | None = None) -> Tensor:
+def weighted_differences(x: Tensor, attractors: Tensor, weights: Tensor, *, near: Tensor | None = None) -> Tensor:
     """Σ_k w_k (x − x_k), shape of ``x``, for weights (..., K).
 
     The pairs far from each other go through x Σ_k w_k − w X; the near pairs, where that form
@@ -82,23 +91,22 @@ def weighted_differences(x: Tensor, attractors: Tensor, weights: Tensor, *, squa
         x: states (..., N).
         attractors: (K, N).
         weights: (..., K).
-        squared: ‖x − x_k‖² if already known (it only selects the near pairs); else computed.
+        near: the near pairs of :func:`distances_and_near_pairs` if already known; else found here.
     """
     attractors = attractors.to(x.dtype)
+    if torch.compiler.is_compiling():
+        return (weights.unsqueeze(-2) @ (x.unsqueeze(-2) - attractors)).squeeze(-2)
     n = x.shape[-1]
     flat_x = x.reshape(-1, n)
     flat_w = weights.reshape(-1, attractors.shape[0])
-    if squared is None:
-        squared = _squared_distances(x, attractors)
-    scale = torch.linalg.vecdot(x, x).unsqueeze(-1) + torch.linalg.vecdot(attractors, attractors)
-    pairs = near_pairs(squared, scale)
+    pairs = distances_and_near_pairs(x, attractors)[1] if near is None else near
     if pairs.numel():
         rows, ks = pairs[:, 0], pairs[:, 1]
         near_w = flat_w[rows, ks]
         far_w = flat_w.index_put((rows, ks), torch.zeros_like(near_w))
     else:
         far_w = flat_w
-    total = torch.addmm(flat_x * far_w.sum(-1, keepdim=True), far_w, attractors, alpha=-1.0)
+    total = (flat_x * far_w.sum(-1, keepdim=True)).addmm_(far_w, attractors, alpha=-1.0)
     if pairs.numel():
         exact = (flat_x.index_select(0, rows) - attractors.index_select(0, ks)).mul_(near_w.unsqueeze(-1))
         total.index_add_(0, rows, exact)

@@ -17,7 +17,6 @@ from torch.autograd.function import once_differentiable
 
 import sanode.solvers.backends.fused.small_path as small_path
 from sanode.noise.base import Noise
-from sanode.solvers.backends.fused.kernels import constant
 from sanode.solvers.backends.fused.plan import Plan
 from sanode.solvers.backends.fused.scratch import SCRATCH
 
@@ -35,10 +34,10 @@ MAX_KEPT_DRAW_BYTES = 4 * 2**20
 MIN_CHUNK_DECAY = 1e-6
 
 
-def _draw(generator: torch.Generator, sqrt_dt: Tensor, out: Tensor) -> Tensor:
-    """ΔW ~ N(0, Δt I) into ``out``, drawn as the plain loop draws it (randn, then × √Δt)."""
-    torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device, out=out)
-    return out.mul_(sqrt_dt)
+def _draw(generator: torch.Generator, sqrt_dt: float, out: Tensor) -> Tensor:
+    """ΔW ~ N(0, Δt I) into ``out``, in one pass: the same standard normals as the plain loop's
+    ``randn``, scaled by √Δt as they are written (the same product, rounded once)."""
+    return out.normal_(0.0, sqrt_dt, generator=generator)
 
 
 def _forward_general(
@@ -55,7 +54,7 @@ def _forward_general(
     rows, n = x0.shape
     full_shape = (*plan.batch_shape, n)
     dw = torch.empty(full_shape, dtype=x0.dtype, device=x0.device) if noise is not None else None
-    sqrt_dt = constant(plan.sqrt_dt, x0)
+    sqrt_dt = plan.sqrt_dt
     keep = store and plan.noise_needs_vjp
     kept = None
     if keep and len(outs) * x0.numel() * x0.element_size() <= MAX_KEPT_DRAW_BYTES:
@@ -191,7 +190,7 @@ class FusedEuler(torch.autograd.Function):
                 if kept_draws is None:
                     redrawn = scratch("dw", full_shape)
                 replay_gen = torch.Generator(device=like.device)
-                sqrt_dt = constant(plan.sqrt_dt, like)
+                sqrt_dt = plan.sqrt_dt
                 vjp_x = plan.noise_depends_on_x
                 vjp_params = [t for t, need in zip(noise_tensors, need_noise) if need]
 
