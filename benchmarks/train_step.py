@@ -36,7 +36,6 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -48,12 +47,11 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module, however this file is loaded
 import train_step_paper1 as paper1  # noqa: E402
-from train_step_memory import measure_memory, memory_probe  # noqa: E402
-
 from sanode.coupling import ProjectorCoupling
 from sanode.dynamics import Drift, HillFilter, LinearDecay
 from sanode.noise import AdditiveNoise, DampedNoise, Noise
 from sanode.solvers import integrate
+from train_step_memory import measure_memory, memory_probe  # noqa: E402
 
 DT = 0.03
 HILL_C = 1.0 / 8.0
@@ -233,9 +231,7 @@ def time_interleaved(
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def run_shape(
-    n_nodes: int, batch: int, steps: int, reps: int, *, stochastic: bool, device: str = "cpu"
-) -> dict[str, object]:
+def run_shape(n_nodes: int, batch: int, steps: int, reps: int, *, stochastic: bool, device: str = "cpu") -> dict[str, object]:
     problem = build_problem(n_nodes, batch, steps, device=device)
     gpu_memory: dict[str, float] | None = {} if device == "cuda" else None
     times = time_interleaved(methods(problem, stochastic=stochastic), reps, gpu_memory)
@@ -346,8 +342,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if args.device == "cuda":
         fused, plain = _get(report, "N784", "peak_gpu_memory_mib", "fused"), _get(report, "N784", "peak_gpu_memory_mib", "plain")
         if isinstance(fused, float) and isinstance(plain, float) and plain > 0:
-            report["peak_memory_mib"] = {"source": "cuda max_memory_allocated, N784", "fused": fused, "plain": plain,
-                                         "fused_over_plain": fused / plain}
+            report["peak_memory_mib"] = {
+                "source": "cuda max_memory_allocated, N784",
+                "fused": fused,
+                "plain": plain,
+                "fused_over_plain": fused / plain,
+            }
     elif not args.no_memory:
         mshape = (784, 100, 20) if args.quick else (784, 500, 300)
         mem = {m: measure_memory(m, *mshape, args.threads) for m in ("fused", "plain")}

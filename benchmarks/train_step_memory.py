@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+
 def _status_kib(field: str) -> int | None:
     try:
         with open("/proc/self/status") as fh:
@@ -78,5 +79,3 @@ def measure_memory(method: str, n_nodes: int, batch: int, steps: int, threads: i
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_bytes"] / 2**20
-
-

@@ -145,11 +145,7 @@ class FusedEuler(torch.autograd.Function):
         # adjoints it is the same vector–Jacobian product divided by p; gradients of noise
         # tensors would need their powers of p back too, so those keep the plain recursion.
         scaled = (
-            not kernel.identity
-            and r == 0.0
-            and not any(need_noise)
-            and 0.0 < p
-            and (p == 1.0 or p**chunk >= MIN_CHUNK_DECAY)
+            not kernel.identity and r == 0.0 and not any(need_noise) and 0.0 < p and (p == 1.0 or p**chunk >= MIN_CHUNK_DECAY)
         )
         matrix_k = (kappa / p if scaled else kappa) * matrix
         powers = None
@@ -194,6 +190,18 @@ class FusedEuler(torch.autograd.Function):
                 vjp_x = plan.noise_depends_on_x
                 vjp_params = [t for t, need in zip(noise_tensors, need_noise) if need]
 
+            def noise_term(t: int, a: Tensor) -> Tensor | None:
+                """The noise's vector–Jacobian product at step t, its gradients accumulated."""
+                assert plan.noise is not None  # a replay is planned for a noise only
+                if kept_draws is None:  # ΔW_t again, from the state before step t
+                    replay_gen.set_state(ctx.step_states[t])
+                    dw_t = _draw(replay_gen, sqrt_dt, redrawn)
+                else:
+                    dw_t = kept_draws[t]
+                gx, gp = _noise_vjp(plan.noise, stack[t], dw_t, a, full_shape, vjp_x, vjp_params)
+                _accumulate(grad_noise, need_noise, gp)
+                return gx
+
             # Without a noise replay (which needs autograd) every call writes into tensors made
             # above, so inference mode may drop the autograd bookkeeping of the ~2 calls per step.
             with torch.inference_mode(not replay):
@@ -208,26 +216,12 @@ class FusedEuler(torch.autograd.Function):
                     kernel.value_and_slope(xs, hx[:m] if hx is not None else None, sx[:m] if sx is not None else None, h_scale)
                     if px is not None:
                         torch.mul(plan.reaction.derivative(xs), r, out=px[:m]).add_(1.0)
-                    if replay and kept_draws is not None:
-                        dws = kept_draws[t0 : t0 + m].unbind(0)
                     # Losses at several times (save_at) will add ∂L/∂x_k to the adjoint here, at
                     # each saved step k the recursion reaches (a_k += ∂L/∂x_k), chunk boundary included.
                     adj_k[m - 1].copy_(carry)
-                    def noise_term(k: int, a: Tensor) -> Tensor | None:
-                        """The noise's vector–Jacobian product at step t0 + k, its gradients accumulated."""
-                        assert plan.noise is not None  # a replay is planned for a noise only
-                        if kept_draws is None:  # ΔW_t again, from the state before step t
-                            replay_gen.set_state(ctx.step_states[t0 + k])
-                            dw_t = _draw(replay_gen, sqrt_dt, redrawn)
-                        else:
-                            dw_t = dws[k]
-                        gx, gp = _noise_vjp(plan.noise, stack[t0 + k], dw_t, a, full_shape, vjp_x, vjp_params)
-                        _accumulate(grad_noise, need_noise, gp)
-                        return gx
-
                     if scaled:
                         assert sx_k is not None  # scaled only for a state-dependent slope
-                        _scaled_recursion(adj_k, dests, sx_k, matrix_k, v, m, noise_term if replay else None, 1.0 / p)
+                        _scaled_recursion(adj_k, dests, sx_k, matrix_k, v, m, t0, noise_term if replay else None, 1.0 / p)
                         if p != 1.0:
                             carry.mul_(p**m)
                     else:
@@ -241,7 +235,7 @@ class FusedEuler(torch.autograd.Function):
                                 torch.add(v, a, alpha=p, out=dest)
                             else:
                                 torch.addcmul(v, a, px_k[k], out=dest)
-                            gx = noise_term(k, a) if replay else None
+                            gx = noise_term(t0 + k, a) if replay else None
                             if gx is not None:
                                 dest.add_(gx)
                     if need_a:
@@ -258,6 +252,7 @@ def _scaled_recursion(
     matrix_k: Tensor,
     v: Tensor,
     m: int,
+    t0: int = 0,
     noise_term: Callable[[int, Tensor], Tensor | None] | None = None,
     inv_p: float = 1.0,
 ) -> None:
@@ -268,7 +263,7 @@ def _scaled_recursion(
         a = adj_k[k]
         dest = addcmul(a, mm(a, matrix_k, out=v), s_k[k], out=dests[k])
         if noise_term is not None:
-            gx = noise_term(k, a)
+            gx = noise_term(t0 + k, a)  # at step t0 + k
             if gx is not None:
                 dest.add_(gx, alpha=inv_p)
 
