@@ -231,10 +231,15 @@ def time_interleaved(
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def run_shape(n_nodes: int, batch: int, steps: int, reps: int, *, stochastic: bool, device: str = "cpu") -> dict[str, object]:
+def run_shape(
+    n_nodes: int, batch: int, steps: int, reps: int, *, stochastic: bool, device: str = "cpu", only: str | None = None
+) -> dict[str, object]:
     problem = build_problem(n_nodes, batch, steps, device=device)
     gpu_memory: dict[str, float] | None = {} if device == "cuda" else None
-    times = time_interleaved(methods(problem, stochastic=stochastic), reps, gpu_memory)
+    table = methods(problem, stochastic=stochastic)
+    if only is not None:  # a subset of the methods, e.g. for a quick before/after of two of them
+        table = {name: fn for name, fn in table.items() if name in only.split(",")}
+    times = time_interleaved(table, reps, gpu_memory)
     result: dict[str, object] = {
         "shape": {"N": n_nodes, "B": batch, "steps": steps},
         "seconds": times,
@@ -242,17 +247,16 @@ def run_shape(n_nodes: int, batch: int, steps: int, reps: int, *, stochastic: bo
     }
     if gpu_memory is not None:
         result["peak_gpu_memory_mib"] = gpu_memory
-    ratios = {
-        "fused_over_roofline": times["roofline"] / times["fused"],
-        "fused_speedup_over_plain": times["plain"] / times["fused"],
-        "fused_speedup_over_torchdiffeq": times["torchdiffeq"] / times["fused"],
+    pairs = {  # name: (numerator, denominator) of a time ratio
+        "fused_over_roofline": ("roofline", "fused"),
+        "fused_speedup_over_plain": ("plain", "fused"),
+        "fused_speedup_over_torchdiffeq": ("torchdiffeq", "fused"),
+        "fused_sde_speedup_over_authors_sde": ("authors_sde", "fused_sde"),
+        "fused_damped_speedup_over_plain_damped": ("plain_damped", "fused_damped"),
+        "fused_damped_over_fused": ("fused_damped", "fused"),  # stochastic / deterministic step
+        "fused_speedup_over_compiled": ("compiled", "fused"),
     }
-    if stochastic:
-        ratios["fused_sde_speedup_over_authors_sde"] = times["authors_sde"] / times["fused_sde"]
-        ratios["fused_damped_speedup_over_plain_damped"] = times["plain_damped"] / times["fused_damped"]
-        ratios["fused_damped_over_fused"] = times["fused_damped"] / times["fused"]  # stochastic / deterministic step
-    if "compiled" in times:
-        ratios["fused_speedup_over_compiled"] = times["compiled"] / times["fused"]
+    ratios = {name: times[num] / times[den] for name, (num, den) in pairs.items() if num in times and den in times}
     result["ratios"] = ratios
     return result
 
@@ -305,6 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (cuda: N = 784 and 3072)")
     parser.add_argument("--shapes", default=None, help="comma-separated N (default 784,49 on cpu, 784,3072 on cuda)")
+    parser.add_argument("--methods", default=None, help="comma-separated methods to time (default: all)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-paper1", action="store_true", help="skip the spectral-vs-projector optimiser steps")
     parser.add_argument("--memory-probe", choices=("fused", "plain"), help=argparse.SUPPRESS)
@@ -333,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "quick": args.quick,
     }
     for n, b, s in shapes:
-        res = run_shape(n, b, s, reps, stochastic=True, device=args.device)
+        res = run_shape(n, b, s, reps, stochastic=True, device=args.device, only=args.methods)
         report[f"N{n}"] = res
         _print_shape(res, n, b, s)
     if not args.no_paper1:

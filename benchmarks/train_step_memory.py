@@ -35,7 +35,7 @@ def _reset_peak() -> bool:
     return _status_kib("VmHWM") is not None
 
 
-def memory_probe(method: str, n_nodes: int, batch: int, steps: int) -> dict[str, float]:
+def memory_probe(method: str, n_nodes: int, batch: int, steps: int) -> dict[str, object]:
     """Peak resident memory of one training step above the resident memory before it.
 
     The peak since process start (``ru_maxrss``) includes transient peaks of ``import torch``,
