@@ -121,6 +121,20 @@ class DampedNoise(Noise, nn.Module):
             return torch.zeros_like(dw)
         return self.sigma * self.damping(x) * dw
 
+    def add_increment_(self, out: Tensor, x: Tensor, dw: Tensor) -> Tensor:
+        """out += σ d(x) dW in one pass (the fused adjoint's forward)."""
+        check_increment_args(x, dw, self.n_nodes)
+        if self.sigma == 0.0:
+            return out
+        return out.addcmul_(dw, self.damping(x), value=self.sigma)
+
+    def add_increment_vjp_(self, out: Tensor, x: Tensor, dw: Tensor, cotangent: Tensor, alpha: float = 1.0) -> bool:
+        """out += alpha · :meth:`increment_vjp`, accumulated in two passes over ``out``."""
+        weights = self._vjp_weights(x, dw, cotangent)
+        if weights is not None:
+            weighted_differences(x, self.attractors, weights[0], near=weights[1], out=out, alpha=alpha)
+        return True
+
     def increment_vjp(self, x: Tensor, dw: Tensor, cotangent: Tensor) -> Tensor:
         """[∂ increment(x, dW)/∂x]ᵀ a for a cotangent a, in closed form (no autograd graph).
 
@@ -141,11 +155,18 @@ class DampedNoise(Noise, nn.Module):
         Returns:
             The vector–Jacobian product, shape of ``x``.
         """
+        weights = self._vjp_weights(x, dw, cotangent)
+        if weights is None:
+            return torch.zeros_like(x)
+        return weighted_differences(x, self.attractors, weights[0], near=weights[1])
+
+    def _vjp_weights(self, x: Tensor, dw: Tensor, cotangent: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(w (..., K), near pairs) with increment_vjp = Σ_k w_k (x − x_k); None when σ = 0."""
         check_increment_args(x, dw, self.n_nodes)
         if cotangent.shape != x.shape:
             raise ValueError(f"cotangent must have the shape of x {tuple(x.shape)}, got {tuple(cotangent.shape)}")
         if self.sigma == 0.0:
-            return torch.zeros_like(x)
+            return None
         squared, near = distances_and_near_pairs(x, self.attractors.to(x.dtype))  # no graph needed here
         s = squared / self.n_nodes
         on_floor = s <= torch.finfo(s.dtype).tiny
@@ -157,7 +178,7 @@ class DampedNoise(Noise, nn.Module):
         slope = slope.mul_(self.sigma * 2.0 * self._exponent / self.n_nodes)
         slope = slope.masked_fill_(on_floor.any(-1, keepdim=True) | (z > _LOG_ENVELOPE_MAX), 0.0)
         # The per-sample slope goes into the K weights, which saves a pass over (..., N).
-        return weighted_differences(x, self.attractors, inverse.mul_(slope), near=near)
+        return inverse.mul_(slope), near
 
     def forward(self, x: Tensor, dw: Tensor) -> Tensor:
         return self.increment(x, dw)

@@ -80,7 +80,9 @@ class _SquaredDistances(torch.autograd.Function):
         return 2.0 * weighted_differences(x, attractors, grad, near=pairs), None
 
 
-def weighted_differences(x: Tensor, attractors: Tensor, weights: Tensor, *, near: Tensor | None = None) -> Tensor:
+def weighted_differences(
+    x: Tensor, attractors: Tensor, weights: Tensor, *, near: Tensor | None = None, out: Tensor | None = None, alpha: float = 1.0
+) -> Tensor:
     """Σ_k w_k (x − x_k), shape of ``x``, for weights (..., K).
 
     The pairs far from each other go through x Σ_k w_k − w X; the near pairs, where that form
@@ -92,10 +94,13 @@ def weighted_differences(x: Tensor, attractors: Tensor, weights: Tensor, *, near
         attractors: (K, N).
         weights: (..., K).
         near: the near pairs of :func:`distances_and_near_pairs` if already known; else found here.
+        out: if given (shape of ``x``), ``out += alpha · Σ_k w_k (x − x_k)`` in place, and returned.
+        alpha: the factor of the accumulation into ``out``.
     """
     attractors = attractors.to(x.dtype)
     if torch.compiler.is_compiling():
-        return (weights.unsqueeze(-2) @ (x.unsqueeze(-2) - attractors)).squeeze(-2)
+        total = (weights.unsqueeze(-2) @ (x.unsqueeze(-2) - attractors)).squeeze(-2)
+        return total if out is None else out.add_(total, alpha=alpha)
     n = x.shape[-1]
     flat_x = x.reshape(-1, n)
     flat_w = weights.reshape(-1, attractors.shape[0])
@@ -106,10 +111,14 @@ def weighted_differences(x: Tensor, attractors: Tensor, weights: Tensor, *, near
         far_w = flat_w.index_put((rows, ks), torch.zeros_like(near_w))
     else:
         far_w = flat_w
-    total = (flat_x * far_w.sum(-1, keepdim=True)).addmm_(far_w, attractors, alpha=-1.0)
+    if out is None:
+        total = (flat_x * far_w.sum(-1, keepdim=True)).addmm_(far_w, attractors, alpha=-1.0)
+    else:  # two passes over out, no temporary of the shape of x
+        total = out.view(flat_x.shape).addcmul_(flat_x, far_w.sum(-1, keepdim=True), value=alpha)
+        total.addmm_(far_w, attractors, alpha=-alpha)
     if pairs.numel():
         exact = (flat_x.index_select(0, rows) - attractors.index_select(0, ks)).mul_(near_w.unsqueeze(-1))
-        total.index_add_(0, rows, exact)
+        total.index_add_(0, rows, exact, alpha=1.0 if out is None else alpha)
     return total.view(x.shape)
 
 

@@ -70,7 +70,7 @@ def _forward_general(
             if save_states:
                 step_states.append(generator.get_state())
             draw = _draw(generator, sqrt_dt, kept[t] if kept is not None else dw)
-            out.add_(noise.increment(x.view(full_shape), draw).view(rows, n))
+            noise.add_increment_(out.view(full_shape), x.view(full_shape), draw)
         x = out
     return x, step_states, kept
 
@@ -190,17 +190,16 @@ class FusedEuler(torch.autograd.Function):
                 vjp_x = plan.noise_depends_on_x
                 vjp_params = [t for t, need in zip(noise_tensors, need_noise) if need]
 
-            def noise_term(t: int, a: Tensor) -> Tensor | None:
-                """The noise's vector–Jacobian product at step t, its gradients accumulated."""
+            def noise_term(t: int, a: Tensor, dest: Tensor, alpha: float) -> None:
+                """dest += alpha · the noise's vector–Jacobian product at step t; its gradients accumulated."""
                 assert plan.noise is not None  # a replay is planned for a noise only
                 if kept_draws is None:  # ΔW_t again, from the state before step t
                     replay_gen.set_state(ctx.step_states[t])
                     dw_t = _draw(replay_gen, sqrt_dt, redrawn)
                 else:
                     dw_t = kept_draws[t]
-                gx, gp = _noise_vjp(plan.noise, stack[t], dw_t, a, full_shape, vjp_x, vjp_params)
+                gp = _noise_vjp(plan.noise, stack[t], dw_t, a, dest, alpha, full_shape, vjp_x, vjp_params)
                 _accumulate(grad_noise, need_noise, gp)
-                return gx
 
             # Without a noise replay (which needs autograd) every call writes into tensors made
             # above, so inference mode may drop the autograd bookkeeping of the ~2 calls per step.
@@ -235,9 +234,8 @@ class FusedEuler(torch.autograd.Function):
                                 torch.add(v, a, alpha=p, out=dest)
                             else:
                                 torch.addcmul(v, a, px_k[k], out=dest)
-                            gx = noise_term(t0 + k, a) if replay else None
-                            if gx is not None:
-                                dest.add_(gx)
+                            if replay:
+                                noise_term(t0 + k, a, dest, 1.0)
                     if need_a:
                         assert grad_a is not None
                         h_rows = (xs if hx is None else hx[:m]).reshape(m * rows, n)  # hx is None: identity
@@ -253,7 +251,7 @@ def _scaled_recursion(
     v: Tensor,
     m: int,
     t0: int = 0,
-    noise_term: Callable[[int, Tensor], Tensor | None] | None = None,
+    noise_term: Callable[[int, Tensor, Tensor, float], None] | None = None,
     inv_p: float = 1.0,
 ) -> None:
     """ã_t = ã_{t+1} + (ã_{t+1} K) ⊙ s_t [+ vjp(ã_{t+1}) / p] for the chunk's m steps, latest first:
@@ -263,32 +261,39 @@ def _scaled_recursion(
         a = adj_k[k]
         dest = addcmul(a, mm(a, matrix_k, out=v), s_k[k], out=dests[k])
         if noise_term is not None:
-            gx = noise_term(t0 + k, a)  # at step t0 + k
-            if gx is not None:
-                dest.add_(gx, alpha=inv_p)
+            noise_term(t0 + k, a, dest, inv_p)  # at step t0 + k
 
 
 def _noise_vjp(
-    noise: Noise, x: Tensor, dw: Tensor, a: Tensor, full_shape: tuple[int, ...], vjp_x: bool, params: list[Tensor]
-) -> tuple[Tensor | None, tuple[Tensor | None, ...]]:
-    """[∂ increment(x, ΔW)/∂(x, θ)]ᵀ a: the noise's closed form when it has one, else autograd."""
+    noise: Noise,
+    x: Tensor,
+    dw: Tensor,
+    a: Tensor,
+    dest: Tensor,
+    alpha: float,
+    full_shape: tuple[int, ...],
+    vjp_x: bool,
+    params: list[Tensor],
+) -> tuple[Tensor | None, ...]:
+    """dest += alpha [∂ increment(x, ΔW)/∂x]ᵀ a (the noise's closed form when it has one, else
+    autograd); returns [∂ increment/∂θ]ᵀ a for the trainable tensors θ."""
     if not vjp_x and not params:
-        return None, ()
+        return ()
     if vjp_x and not params:
-        closed_form = noise.increment_vjp(x.view(full_shape), dw, a.view(full_shape))
-        if closed_form is not None:
-            return closed_form.reshape(a.shape), ()
+        if noise.add_increment_vjp_(dest.view(full_shape), x.view(full_shape), dw, a.view(full_shape), alpha):
+            return ()
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True) if vjp_x else x
         inputs = [xg, *params] if vjp_x else list(params)
         inc = noise.increment(xg.view(full_shape), dw)
         if not inc.requires_grad:
-            return None, tuple(None for _ in params)
+            return tuple(None for _ in params)
         grads = torch.autograd.grad(inc, inputs, a.view(full_shape), allow_unused=True)
     if vjp_x:
-        gx = grads[0].reshape(a.shape) if grads[0] is not None else None
-        return gx, tuple(grads[1:])
-    return None, tuple(grads)
+        if grads[0] is not None:
+            dest.add_(grads[0].reshape(a.shape), alpha=alpha)
+        return tuple(grads[1:])
+    return tuple(grads)
 
 
 def _accumulate(totals: list[Tensor | None], needed: tuple[bool, ...], grads: tuple[Tensor | None, ...]) -> None:
