@@ -15,6 +15,7 @@ COUPLINGS = {
     "spectral-complex": lambda p, lam, g: SpectralCoupling(p, lam, complex_pairs=True, generator=g),
     "spectral-orthogonal": lambda p, lam, g: SpectralCoupling(p, lam, init="orthogonal", gain=1.3, generator=g),
     "spectral-f32solve": lambda p, lam, g: SpectralCoupling(p, lam, solve_dtype=None, generator=g),
+    "spectral-auto": lambda p, lam, g: SpectralCoupling(p, lam, solve_dtype="auto", generator=g),
     "projector": lambda p, lam, g: ProjectorCoupling(p, lam, generator=g),
 }
 
@@ -51,7 +52,7 @@ def test_attractors_are_fixed_points_before_and_after_training(kind):
     assert drift(x_star).abs().max() < 1e-5
 
 
-@pytest.mark.parametrize("kind", ["spectral", "spectral-complex", "projector"])
+@pytest.mark.parametrize("kind", ["spectral", "spectral-complex", "spectral-auto", "projector"])
 def test_gradcheck_through_coupling_and_unroll(kind):
     coupling = COUPLINGS[kind](tiny_patterns(2, 5), 2.0, torch.Generator().manual_seed(0)).double()
     drift = Drift(LinearDecay(), HillFilter(0.1), coupling, beta=1.0)
@@ -107,3 +108,56 @@ def test_random_patterns_are_reproducible():
     p2 = random_binary(4, 30, a, generator=torch.Generator().manual_seed(3))
     assert torch.equal(p1, p2)
     assert torch.linalg.matrix_rank(p1.double()) == 4
+
+
+# ------------------------------------------------------------------------------ the checked solve and the cache
+
+
+def mnist_like_spectral(solve_dtype, n=196, k=10, seed=0):
+    """Paper 1's MNIST coupling on fewer nodes: class blocks, λ = √N, float32 parameters."""
+    attractors = torch.zeros(k, n)
+    width = n // k
+    for i in range(k):
+        attractors[i, i * width : (i + 1) * width] = 0.85
+    patterns = HillFilter(0.125)(attractors)
+    gen = torch.Generator().manual_seed(seed)
+    return SpectralCoupling(patterns, n**0.5, free_eig_init=(-3.0, 0.5), solve_dtype=solve_dtype, generator=gen)
+
+
+def test_auto_solve_plants_in_float32_and_agrees_with_float64():
+    auto, f64 = mnist_like_spectral("auto"), mnist_like_spectral("float64")
+    a_auto, a_64 = auto.matrix(), f64.matrix()
+    assert a_auto.dtype == torch.float32
+    assert auto.planting_residual() < 1e-5 * auto.eigenvalue
+    assert (a_auto - a_64).abs().max() < 1e-4 * a_64.abs().max()
+    assert auto.to_config()["solve_dtype"] == "auto"
+    rebuilt = type(auto)(auto.patterns, auto.eigenvalue, **{k: v for k, v in auto.to_config().items() if k != "kind"})
+    assert rebuilt.auto_solve
+
+
+def test_auto_solve_falls_back_to_float64_when_the_planting_check_fails(monkeypatch):
+    import sanode.coupling.spectral as spectral
+
+    auto, f64 = mnist_like_spectral("auto"), mnist_like_spectral("float64")
+    monkeypatch.setattr(spectral, "AUTO_RESIDUAL_UNITS", -1.0)  # no residual passes
+    solved = []
+    original = auto._solve
+    monkeypatch.setattr(auto, "_solve", lambda psi, lam: solved.append(psi.dtype) or original(psi, lam))
+    assert torch.equal(auto.matrix(), f64.matrix())
+    assert solved == [torch.float32, torch.float64]
+
+
+def test_matrix_is_cached_outside_autograd_until_a_parameter_changes():
+    coupling = mnist_like_spectral("auto", n=40)
+    with torch.no_grad():
+        first = coupling.matrix()
+        assert coupling.matrix() is first
+        coupling.mu_free.add_(0.1)
+        second = coupling.matrix()
+    assert second is not first and not torch.equal(second, first)
+    recorded = coupling.matrix()  # under autograd: always assembled, with a graph
+    assert recorded.requires_grad and recorded is not second
+    recorded.sum().backward()
+    assert coupling.psi_free.grad is not None
+    with torch.no_grad():
+        assert torch.equal(coupling.matrix(), second)

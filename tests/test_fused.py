@@ -411,6 +411,26 @@ def test_benchmark_methods_compute_the_same_model():
     assert probe["peak_bytes"] >= 0
 
 
+def test_benchmark_paper1_steps_compare_equal_models():
+    bench = _load_benchmark()
+    steps = bench.paper1.optimiser_steps(n_nodes=30, batch=4, steps=3)
+    assert set(steps) == {"paper1_spectral_float64", "paper1_spectral_auto", "paper1_projector"}
+    losses = {name: fn() for name, fn in steps.items()}
+    # Same Ψ, Λ and batch: the float32-checked and the float64 solve give the same first loss.
+    assert math.isclose(losses["paper1_spectral_auto"], losses["paper1_spectral_float64"], rel_tol=1e-5)
+    ratios = bench.paper1.ratios({name: 1.0 for name in steps})
+    assert ratios == {"spectral_float64_over_projector": 1.0, "spectral_auto_over_projector": 1.0}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_benchmark_refuses_cuda_without_a_device(capsys):
+    bench = _load_benchmark()
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--device", "cuda", "--quick"])
+    assert exit_info.value.code != 0
+    assert "no CUDA device" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------ properties of the fast loops
 
 

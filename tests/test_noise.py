@@ -491,3 +491,56 @@ def test_build_noise_builds_each_kind():
     assert isinstance(additive, AdditiveNoise) and isinstance(additive.G, nn.Parameter)
     with pytest.raises(ValueError, match="attractors"):
         build_noise({"kind": "damped", "sigma": 0.1}, None, 5)
+
+
+# ------------------------------------------------------------------------------ the GEMM-form distances
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gemm_distances_match_the_differences_and_are_exact_at_attractors(dtype):
+    from sanode.noise import squared_distances, weighted_differences
+    from sanode.noise.distances import distances_and_near_pairs
+
+    gen = torch.Generator().manual_seed(3)
+    attractors = torch.rand(10, 784, generator=gen, dtype=dtype)
+    x = torch.rand(64, 784, generator=gen, dtype=dtype) * 2
+    x[0] = attractors[3]  # exactly on an attractor
+    x[1] = attractors[5] + 1e-4 * torch.randn(784, generator=gen, dtype=dtype)  # very near one
+    reference = (x.unsqueeze(-2) - attractors).square().sum(-1)
+    squared = squared_distances(x, attractors)
+    rtol = 1e-5 if dtype == torch.float32 else 1e-13
+    assert torch.allclose(squared, reference, rtol=rtol, atol=0.0)
+    assert squared[0, 3] == 0.0
+    _, pairs = distances_and_near_pairs(x, attractors)
+    assert {tuple(p) for p in pairs.tolist()} >= {(0, 3), (1, 5)}  # recomputed from the differences
+    weights = torch.rand(64, 10, generator=gen, dtype=dtype)
+    weights[1, 5] = 1e8  # the damped noise's 1/s_k near an attractor
+    expected = (weights.unsqueeze(-1) * (x.unsqueeze(-2) - attractors)).sum(-2)
+    got = weighted_differences(x, attractors, weights)
+    assert torch.allclose(got, expected, rtol=10 * rtol, atol=10 * rtol * float(expected.abs().max()))
+    assert torch.allclose(got[1], expected[1], rtol=10 * rtol, atol=10 * rtol * float(expected[1].abs().max()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_in_place_increment_and_vjp_match_the_plain_ones(dtype):
+    from sanode.noise.base import Noise
+
+    gen = torch.Generator().manual_seed(4)
+    attractors = torch.rand(4, 30, generator=gen, dtype=dtype)
+    noise = DampedNoise(attractors, 0.7, 1.3, "authors")
+    x = torch.rand(2, 5, 30, generator=gen, dtype=dtype)
+    x[0, 0] = attractors[1]
+    dw, a, start = (torch.randn(2, 5, 30, generator=gen, dtype=dtype) for _ in range(3))
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    out = start.clone()
+    assert torch.allclose(noise.add_increment_(out, x, dw), start + noise.increment(x, dw), rtol=tol, atol=tol)
+    out = start.clone()
+    assert noise.add_increment_vjp_(out, x, dw, a, alpha=0.5)
+    expected = start + 0.5 * noise.increment_vjp(x, dw, a)
+    assert torch.allclose(out, expected, rtol=tol, atol=tol * float(expected.abs().max()))
+    # The base class's defaults: through increment / increment_vjp; False when there is no closed form.
+    out = start.clone()
+    assert torch.allclose(Noise.add_increment_(noise, out, x, dw), start + noise.increment(x, dw), rtol=tol, atol=tol)
+    additive = AdditiveNoise(30, 0.1)
+    untouched = start.clone()
+    assert additive.add_increment_vjp_(untouched, x, dw, a) is False and torch.equal(untouched, start)

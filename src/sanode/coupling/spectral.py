@@ -13,6 +13,12 @@ from torch import Tensor, nn
 from sanode.coupling.base import COUPLINGS, Coupling, PlantingError
 from sanode.validation import dtype_name, resolve_dtype
 
+# With solve_dtype="auto", a solve whose planting residual exceeds this many rounding units of
+# the products A ψ_k (eps · max |A| |ψ_k|) is redone in float64. Measured at N = 784 (paper 1's
+# MNIST coupling, cond Ψ from 7 to 30): a float32 solve leaves 4–7 units, a float64 solve
+# rounded to float32 1–1.5.
+AUTO_RESIDUAL_UNITS = 32.0
+
 
 @COUPLINGS.register("spectral")
 class SpectralCoupling(Coupling):
@@ -27,7 +33,14 @@ class SpectralCoupling(Coupling):
     are complex when b² > (a₁ − a₂)²/4, so the full set of real matrices is reachable.
 
     A is formed with a linear solve (Ψᵀ Aᵀ = (ΨΛ)ᵀ), never an explicit inverse, optionally in
-    float64 (``solve_dtype``) because Ψ can become ill-conditioned during training.
+    float64 (``solve_dtype``) because Ψ can become ill-conditioned during training. The solve's
+    LU factors serve its backward too (one factorisation per optimiser step). With
+    ``solve_dtype="auto"`` the solve runs in the parameters' dtype and is checked: when the
+    planting residual max_k ‖A ψ_k − λ ψ_k‖_∞ exceeds ``AUTO_RESIDUAL_UNITS`` rounding units
+    eps · max |A| |ψ_k|, A is solved again in float64. The check guards the planting; A's own
+    relative error stays about cond(Ψ) · eps (4e-6 in float32 at N = 784, cond Ψ ≈ 10). In
+    float32 at N = 784 that halves the assembly's cost, forward and backward. Outside autograd
+    (evaluation) A is cached until a parameter changes.
 
     Args:
         patterns: (K, N) planted rate patterns ψ_k.
@@ -40,7 +53,8 @@ class SpectralCoupling(Coupling):
         gain: column norm of Ψ_free at initialisation (the authors use 1.3).
         complex_pairs: use 2×2 rotation blocks in the free part of Λ.
         solve_dtype: dtype of the linear solve (``torch.float64`` or ``"float64"``, recommended
-            for large N); ``None`` solves in the parameters' dtype.
+            for large N); ``None`` solves in the parameters' dtype; ``"auto"`` in the parameters'
+            dtype, checked, with float64 where that check fails (see above).
         max_condition: refuse a starting Ψ whose 2-norm condition number exceeds this.
         generator: random source for the initialisation.
     """
@@ -64,7 +78,9 @@ class SpectralCoupling(Coupling):
         k, n = self.patterns.shape
         n_free = n - k
         dtype = patterns.dtype
-        self.solve_dtype = resolve_dtype(solve_dtype)
+        self.auto_solve = solve_dtype == "auto"
+        self.solve_dtype = None if self.auto_solve else resolve_dtype(solve_dtype)
+        self._cached: tuple[tuple[Any, ...], Tensor] | None = None
         self.init, self.gain, self.complex_pairs, self.max_condition = init, float(gain), bool(complex_pairs), max_condition
         self.n_pairs = n_free // 2 if complex_pairs else 0
 
@@ -108,7 +124,7 @@ class SpectralCoupling(Coupling):
             "gain": self.gain,
             "free_eig_init": list(self.free_eig_init),
             "complex_pairs": self.complex_pairs,
-            "solve_dtype": dtype_name(self.solve_dtype),
+            "solve_dtype": "auto" if self.auto_solve else dtype_name(self.solve_dtype),
             "max_condition": self.max_condition,
         }
 
@@ -128,20 +144,51 @@ class SpectralCoupling(Coupling):
             free = free + F.pad(rot, (0, free.shape[1] - m))
         return torch.cat([planted, free], dim=1)
 
+    def _parameter_key(self) -> tuple[Any, ...]:
+        """Changes whenever a parameter is written (in place, replaced or moved)."""
+        return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in (self.psi_free, self.mu_free, self.rotation))
+
     def matrix(self) -> Tensor:
+        recording = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        if recording:
+            self._cached = None
+            return self._assemble()
+        key = self._parameter_key()
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, self._assemble())
+        return self._cached[1]
+
+    def _assemble(self) -> Tensor:
         psi = self.basis()
         psi_lam = self._basis_times_spectrum()
         out_dtype = psi.dtype
-        if self.solve_dtype is not None:
+        if self.auto_solve:
+            a = self._solve(psi, psi_lam)
+            if self._planting_ok(a):
+                return a
+            psi, psi_lam = psi.double(), psi_lam.double()  # ill-conditioned Ψ: the float64 solve
+        elif self.solve_dtype is not None:
             psi, psi_lam = psi.to(self.solve_dtype), psi_lam.to(self.solve_dtype)
-        # A Ψ = Ψ Λ  ⇔  Ψᵀ Aᵀ = (Ψ Λ)ᵀ
+        return self._solve(psi, psi_lam).to(out_dtype)
+
+    def _solve(self, psi: Tensor, psi_lam: Tensor) -> Tensor:
+        """A from A Ψ = Ψ Λ ⇔ Ψᵀ Aᵀ = (Ψ Λ)ᵀ, one LU factorisation (kept for the backward)."""
         a_t, info = torch.linalg.solve_ex(psi.mT, psi_lam.mT)
         if int(info) != 0 or not torch.isfinite(a_t).all():
             raise PlantingError(
                 "the eigenvector matrix Ψ became singular, so A = Ψ Λ Ψ⁻¹ is undefined; "
                 "lower the learning rate or use solve_dtype=torch.float64"
             )
-        return a_t.mT.to(out_dtype)
+        return a_t.mT
+
+    def _planting_ok(self, a: Tensor) -> bool:
+        """max_k ‖A ψ_k − λ ψ_k‖_∞ ≤ AUTO_RESIDUAL_UNITS · eps · max |A| |ψ_k| (K × N², no graph)."""
+        with torch.no_grad():
+            a = a.detach()
+            p = self.patterns.to(a.dtype)
+            residual = (p @ a.mT - self.eigenvalue * p).abs().max()
+            unit = torch.finfo(a.dtype).eps * (p.abs() @ a.abs().mT).max()
+            return bool(residual <= AUTO_RESIDUAL_UNITS * unit)
 
     def condition_number(self) -> float:
         """2-norm condition number of Ψ (large values mean A is computed inaccurately)."""

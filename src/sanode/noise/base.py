@@ -45,6 +45,21 @@ class Noise(ABC):
         """
         return None
 
+    def add_increment_(self, out: Tensor, x: Tensor, dw: Tensor) -> Tensor:
+        """out += increment(x, ΔW), in place (``out`` has the shape of x). The fused adjoint's
+        forward calls this; a noise may override it to skip the temporary increment."""
+        return out.add_(self.increment(x, dw))
+
+    def add_increment_vjp_(self, out: Tensor, x: Tensor, dw: Tensor, cotangent: Tensor, alpha: float = 1.0) -> bool:
+        """out += alpha · increment_vjp(x, ΔW, a) in place; False (out untouched) when there is no
+        closed form. The fused adjoint's backward calls this; a noise may override it to
+        accumulate without a temporary."""
+        vjp = self.increment_vjp(x, dw, cotangent)
+        if vjp is None:
+            return False
+        out.add_(vjp, alpha=alpha)
+        return True
+
     def trainable_tensors(self) -> list[Tensor]:
         """Tensors of the noise that require grad: module parameters and tensor attributes.
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from sanode.noise.base import NOISES, Noise, check_increment_args, check_state
-from sanode.noise.distances import squared_distances, weighted_differences
+from sanode.noise.distances import distances_and_near_pairs, squared_distances, weighted_differences
 from sanode.validation import check_positive_float
 
 __all__ = ["DAMPING_VARIANTS", "DampedNoise", "DampingVariant", "check_variant"]
@@ -121,6 +121,20 @@ class DampedNoise(Noise, nn.Module):
             return torch.zeros_like(dw)
         return self.sigma * self.damping(x) * dw
 
+    def add_increment_(self, out: Tensor, x: Tensor, dw: Tensor) -> Tensor:
+        """out += σ d(x) dW in one pass (the fused adjoint's forward)."""
+        check_increment_args(x, dw, self.n_nodes)
+        if self.sigma == 0.0:
+            return out
+        return out.addcmul_(dw, self.damping(x), value=self.sigma)
+
+    def add_increment_vjp_(self, out: Tensor, x: Tensor, dw: Tensor, cotangent: Tensor, alpha: float = 1.0) -> bool:
+        """out += alpha · :meth:`increment_vjp`, accumulated in two passes over ``out``."""
+        weights = self._vjp_weights(x, dw, cotangent)
+        if weights is not None:
+            weighted_differences(x, self.attractors, weights[0], near=weights[1], out=out, alpha=alpha)
+        return True
+
     def increment_vjp(self, x: Tensor, dw: Tensor, cotangent: Tensor) -> Tensor:
         """[∂ increment(x, dW)/∂x]ᵀ a for a cotangent a, in closed form (no autograd graph).
 
@@ -141,12 +155,21 @@ class DampedNoise(Noise, nn.Module):
         Returns:
             The vector–Jacobian product, shape of ``x``.
         """
+        weights = self._vjp_weights(x, dw, cotangent)
+        if weights is None:
+            return torch.zeros_like(x)
+        return weighted_differences(x, self.attractors, weights[0], near=weights[1])
+
+    def _vjp_weights(self, x: Tensor, dw: Tensor, cotangent: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(w (..., K), near pairs) with increment_vjp = Σ_k w_k (x − x_k); None when σ = 0."""
         check_increment_args(x, dw, self.n_nodes)
         if cotangent.shape != x.shape:
             raise ValueError(f"cotangent must have the shape of x {tuple(x.shape)}, got {tuple(cotangent.shape)}")
         if self.sigma == 0.0:
-            return torch.zeros_like(x)
-        s, on_floor = self._scaled_distances(x)
+            return None
+        squared, near = distances_and_near_pairs(x, self.attractors.to(x.dtype))  # no graph needed here
+        s = squared / self.n_nodes
+        on_floor = s <= torch.finfo(s.dtype).tiny
         inverse = s.clamp(min=torch.finfo(s.dtype).tiny).reciprocal().masked_fill_(on_floor, 0.0)
         z = self._log_envelope(s)
         kd = torch.exp(z.clamp(max=_LOG_ENVELOPE_MAX))
@@ -154,7 +177,8 @@ class DampedNoise(Noise, nn.Module):
         slope = (1.0 - d * d) * kd * torch.linalg.vecdot(cotangent, dw).unsqueeze(-1)
         slope = slope.mul_(self.sigma * 2.0 * self._exponent / self.n_nodes)
         slope = slope.masked_fill_(on_floor.any(-1, keepdim=True) | (z > _LOG_ENVELOPE_MAX), 0.0)
-        return weighted_differences(x, self.attractors, inverse).mul_(slope)
+        # The per-sample slope goes into the K weights, which saves a pass over (..., N).
+        return inverse.mul_(slope), near
 
     def forward(self, x: Tensor, dw: Tensor) -> Tensor:
         return self.increment(x, dw)

@@ -54,15 +54,15 @@ does not depend on x, so its vector–Jacobian product is zero and the backward 
 all (paper 2's ε G ΔW with G = I or diagonal costs one scaled ΔW per step, forward only). Any
 other noise (state-dependent, or with trainable tensors such as a learnable G) gets its
 vector–Jacobian product at each x_t, with the same ΔW_t, from the noise's
-``increment_vjp(x, ΔW, a)`` when it returns one and there are no trainable tensors (paper 1's damped noise:
-three times cheaper) and otherwise from a local autograd recompute of ``increment``. The ΔW_t
-are kept from the forward when all of them fit in 64 MiB (MNIST, B = 256, 50 steps: 40 MiB);
-otherwise they are not stored: the generator's state is saved at the start of every chunk during
-the forward, and the backward re-draws one chunk at a time, in forward order, into a (chunk, B, N)
-buffer, from a private copy of the generator (the caller's generator is never touched by the
-backward), which keeps the extra memory at one chunk instead of a whole (steps, B, N) noise
-tensor. Trainable tensors of the noise (``nn.Module`` parameters, or tensor attributes that
-require grad) receive their gradients through the same local recompute.
+``increment_vjp(x, ΔW, a)`` when it returns one and there are no trainable tensors (paper 1's damped
+noise: three times cheaper) and otherwise from a local autograd recompute of ``increment``. The ΔW_t
+are kept from the forward only when all of them fit in 4 MiB (small problems); otherwise they are
+not stored: the generator's state is saved before every step of the forward (a few kB each), and
+the backward re-draws ΔW_t at step t into one reused (B, N) buffer, from a private generator (the
+caller's generator is never touched by the backward). That keeps no noise tensor at all and is
+faster than a kept stack on a CPU (a draw into a cache-resident buffer costs half as much).
+Trainable tensors of the noise (``nn.Module`` parameters, or tensor attributes that require grad)
+receive their gradients through the same local recompute.
 
 Requirements the fused path relies on (all hold for sanode's reactions, filters and noises):
 g, h, g′, h′ act element-wise; ``increment`` acts on each row of the state independently of the

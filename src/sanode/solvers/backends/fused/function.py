@@ -8,6 +8,7 @@ function today. Losses at several times (``save_at``) will enter here: the backw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,24 +17,27 @@ from torch.autograd.function import once_differentiable
 
 import sanode.solvers.backends.fused.small_path as small_path
 from sanode.noise.base import Noise
-from sanode.solvers.backends.fused.kernels import constant
 from sanode.solvers.backends.fused.plan import Plan
 from sanode.solvers.backends.fused.scratch import SCRATCH
 
 __all__ = ["FusedEuler"]
 
 # Brownian increments up to this size are kept from the forward for the backward; larger ones are
-# re-drawn from saved generator states, one chunk at a time (see "Noise" in the package docstring).
-MAX_KEPT_DRAW_BYTES = 64 * 2**20
+# re-drawn, one step at a time, from the generator state saved before each step (see "Noise" in
+# the package docstring). Re-drawing into one cache-resident (B, N) buffer is cheaper than
+# writing the draws into, and reading them back from, a large stack: at B = 256, N = 784 on one
+# CPU thread a draw costs 0.7 ms into a reused buffer but 1.5–2.5 ms into a slice of a stack
+# (cache misses and, for a fresh stack, page faults), and a generator state costs microseconds.
+MAX_KEPT_DRAW_BYTES = 4 * 2**20
 # The backward's rescaled adjoints grow by at most 1/p^chunk; above this bound it keeps the
 # plain recursion (see FusedEuler.backward).
 MIN_CHUNK_DECAY = 1e-6
 
 
-def _draw(generator: torch.Generator, sqrt_dt: Tensor, out: Tensor) -> Tensor:
-    """ΔW ~ N(0, Δt I) into ``out``, drawn as the plain loop draws it (randn, then × √Δt)."""
-    torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device, out=out)
-    return out.mul_(sqrt_dt)
+def _draw(generator: torch.Generator, sqrt_dt: float, out: Tensor) -> Tensor:
+    """ΔW ~ N(0, Δt I) into ``out``, in one pass: the same standard normals as the plain loop's
+    ``randn``, scaled by √Δt as they are written (the same product, rounded once)."""
+    return out.normal_(0.0, sqrt_dt, generator=generator)
 
 
 def _forward_general(
@@ -43,32 +47,32 @@ def _forward_general(
 
     Returns x_T and what the backward needs to see the ΔW_t again, when it needs them: all of
     them, (steps, *batch, N), if they fit in ``MAX_KEPT_DRAW_BYTES``; otherwise the generator's
-    state at the start of every chunk of steps, to re-draw them.
+    state before every step, to re-draw them.
     """
     coef, kernel, noise, generator = plan.coef, plan.kernel, plan.noise, plan.generator
     p, r = coef.p, coef.r
     rows, n = x0.shape
     full_shape = (*plan.batch_shape, n)
     dw = torch.empty(full_shape, dtype=x0.dtype, device=x0.device) if noise is not None else None
-    sqrt_dt = constant(plan.sqrt_dt, x0)
+    sqrt_dt = plan.sqrt_dt
     keep = store and plan.noise_needs_vjp
     kept = None
     if keep and len(outs) * x0.numel() * x0.element_size() <= MAX_KEPT_DRAW_BYTES:
         kept = torch.empty((len(outs), *full_shape), dtype=x0.dtype, device=x0.device)
     save_states = keep and kept is None
-    chunk_states: list[Tensor] = []
+    step_states: list[Tensor] = []
     x = x0
     for t, out in enumerate(outs):
         base = x if r == 0.0 else torch.add(x, plan.reaction(x), alpha=r)
         torch.addmm(base, kernel.exchange_rows(x, lbuf), operand, beta=p, out=out)
         if noise is not None:
             assert generator is not None and dw is not None  # the plan gives a noise its generator
-            if save_states and t % plan.chunk_steps == 0:
-                chunk_states.append(generator.get_state())
+            if save_states:
+                step_states.append(generator.get_state())
             draw = _draw(generator, sqrt_dt, kept[t] if kept is not None else dw)
-            out.add_(noise.increment(x.view(full_shape), draw).view(rows, n))
+            noise.add_increment_(out.view(full_shape), x.view(full_shape), draw)
         x = out
-    return x, chunk_states, kept
+    return x, step_states, kept
 
 
 class FusedEuler(torch.autograd.Function):
@@ -104,13 +108,13 @@ class FusedEuler(torch.autograd.Function):
                 for out in outs:
                     torch.addmm(x, rows_of(x, lbuf), operand, beta=p, out=out)
                     x = out
-            chunk_states: list[Tensor] = []
+            step_states: list[Tensor] = []
             kept_draws = None
         else:
-            x, chunk_states, kept_draws = _forward_general(plan, x0, outs, operand, lbuf, store)
+            x, step_states, kept_draws = _forward_general(plan, x0, outs, operand, lbuf, store)
         if store:
             ctx.plan = plan
-            ctx.chunk_states = chunk_states
+            ctx.step_states = step_states
             ctx.kept_draws = kept_draws
             ctx.save_for_backward(stack, matrix, *noise_tensors)
         return x
@@ -137,13 +141,11 @@ class FusedEuler(torch.autograd.Function):
         # adjoints ã_{t0+k} = a_{t0+k} p^{−(t1 − t0 − k)} within a chunk [t0, t1), for which
         # ã_t = ã_{t+1} + (ã_{t+1} (κ/p) A) ⊙ s_t is a single addcmul after the GEMM; a_{t0} and
         # the ∂L/∂A terms get their powers of p back once per chunk. Only when the powers stay
-        # far from float overflow, and not with a noise replay (whose terms would need them too).
+        # far from float overflow. A noise replay's term is linear in the adjoint, so in rescaled
+        # adjoints it is the same vector–Jacobian product divided by p; gradients of noise
+        # tensors would need their powers of p back too, so those keep the plain recursion.
         scaled = (
-            not kernel.identity
-            and r == 0.0
-            and not plan.noise_needs_vjp
-            and 0.0 < p
-            and (p == 1.0 or p**chunk >= MIN_CHUNK_DECAY)
+            not kernel.identity and r == 0.0 and not any(need_noise) and 0.0 < p and (p == 1.0 or p**chunk >= MIN_CHUNK_DECAY)
         )
         matrix_k = (kappa / p if scaled else kappa) * matrix
         powers = None
@@ -182,11 +184,22 @@ class FusedEuler(torch.autograd.Function):
             kept_draws = ctx.kept_draws
             if replay:
                 if kept_draws is None:
-                    dws = scratch("dw", (chunk, *full_shape)).unbind(0)
+                    redrawn = scratch("dw", full_shape)
                 replay_gen = torch.Generator(device=like.device)
-                sqrt_dt = constant(plan.sqrt_dt, like)
+                sqrt_dt = plan.sqrt_dt
                 vjp_x = plan.noise_depends_on_x
                 vjp_params = [t for t, need in zip(noise_tensors, need_noise) if need]
+
+            def noise_term(t: int, a: Tensor, dest: Tensor, alpha: float) -> None:
+                """dest += alpha · the noise's vector–Jacobian product at step t; its gradients accumulated."""
+                assert plan.noise is not None  # a replay is planned for a noise only
+                if kept_draws is None:  # ΔW_t again, from the state before step t
+                    replay_gen.set_state(ctx.step_states[t])
+                    dw_t = _draw(replay_gen, sqrt_dt, redrawn)
+                else:
+                    dw_t = kept_draws[t]
+                gp = _noise_vjp(plan.noise, stack[t], dw_t, a, dest, alpha, full_shape, vjp_x, vjp_params)
+                _accumulate(grad_noise, need_noise, gp)
 
             # Without a noise replay (which needs autograd) every call writes into tensors made
             # above, so inference mode may drop the autograd bookkeeping of the ~2 calls per step.
@@ -202,18 +215,12 @@ class FusedEuler(torch.autograd.Function):
                     kernel.value_and_slope(xs, hx[:m] if hx is not None else None, sx[:m] if sx is not None else None, h_scale)
                     if px is not None:
                         torch.mul(plan.reaction.derivative(xs), r, out=px[:m]).add_(1.0)
-                    if replay and kept_draws is not None:
-                        dws = kept_draws[t0 : t0 + m].unbind(0)
-                    elif replay:
-                        replay_gen.set_state(ctx.chunk_states[ci])
-                        for k in range(m):
-                            _draw(replay_gen, sqrt_dt, dws[k])
                     # Losses at several times (save_at) will add ∂L/∂x_k to the adjoint here, at
                     # each saved step k the recursion reaches (a_k += ∂L/∂x_k), chunk boundary included.
                     adj_k[m - 1].copy_(carry)
                     if scaled:
                         assert sx_k is not None  # scaled only for a state-dependent slope
-                        _scaled_recursion(adj_k, dests, sx_k, matrix_k, v, m)
+                        _scaled_recursion(adj_k, dests, sx_k, matrix_k, v, m, t0, noise_term if replay else None, 1.0 / p)
                         if p != 1.0:
                             carry.mul_(p**m)
                     else:
@@ -228,11 +235,7 @@ class FusedEuler(torch.autograd.Function):
                             else:
                                 torch.addcmul(v, a, px_k[k], out=dest)
                             if replay:
-                                assert plan.noise is not None  # a replay is planned for a noise only
-                                gx, gp = _noise_vjp(plan.noise, stack[t0 + k], dws[k], a, full_shape, vjp_x, vjp_params)
-                                if gx is not None:
-                                    dest.add_(gx)
-                                _accumulate(grad_noise, need_noise, gp)
+                                noise_term(t0 + k, a, dest, 1.0)
                     if need_a:
                         assert grad_a is not None
                         h_rows = (xs if hx is None else hx[:m]).reshape(m * rows, n)  # hx is None: identity
@@ -241,36 +244,56 @@ class FusedEuler(torch.autograd.Function):
 
 
 def _scaled_recursion(
-    adj_k: tuple[Tensor, ...], dests: tuple[Tensor, ...], s_k: tuple[Tensor, ...], matrix_k: Tensor, v: Tensor, m: int
+    adj_k: tuple[Tensor, ...],
+    dests: tuple[Tensor, ...],
+    s_k: tuple[Tensor, ...],
+    matrix_k: Tensor,
+    v: Tensor,
+    m: int,
+    t0: int = 0,
+    noise_term: Callable[[int, Tensor, Tensor, float], None] | None = None,
+    inv_p: float = 1.0,
 ) -> None:
-    """ã_t = ã_{t+1} + (ã_{t+1} K) ⊙ s_t for the chunk's m steps, latest first: two calls per step."""
+    """ã_t = ã_{t+1} + (ã_{t+1} K) ⊙ s_t [+ vjp(ã_{t+1}) / p] for the chunk's m steps, latest first:
+    two calls per step, and one more for a noise's vector–Jacobian product."""
     mm, addcmul = torch.mm, torch.addcmul
     for k in range(m - 1, -1, -1):
         a = adj_k[k]
-        addcmul(a, mm(a, matrix_k, out=v), s_k[k], out=dests[k])
+        dest = addcmul(a, mm(a, matrix_k, out=v), s_k[k], out=dests[k])
+        if noise_term is not None:
+            noise_term(t0 + k, a, dest, inv_p)  # at step t0 + k
 
 
 def _noise_vjp(
-    noise: Noise, x: Tensor, dw: Tensor, a: Tensor, full_shape: tuple[int, ...], vjp_x: bool, params: list[Tensor]
-) -> tuple[Tensor | None, tuple[Tensor | None, ...]]:
-    """[∂ increment(x, ΔW)/∂(x, θ)]ᵀ a: the noise's closed form when it has one, else autograd."""
+    noise: Noise,
+    x: Tensor,
+    dw: Tensor,
+    a: Tensor,
+    dest: Tensor,
+    alpha: float,
+    full_shape: tuple[int, ...],
+    vjp_x: bool,
+    params: list[Tensor],
+) -> tuple[Tensor | None, ...]:
+    """dest += alpha [∂ increment(x, ΔW)/∂x]ᵀ a (the noise's closed form when it has one, else
+    autograd); returns [∂ increment/∂θ]ᵀ a for the trainable tensors θ."""
     if not vjp_x and not params:
-        return None, ()
+        return ()
     if vjp_x and not params:
-        closed_form = noise.increment_vjp(x.view(full_shape), dw, a.view(full_shape))
-        if closed_form is not None:
-            return closed_form.reshape(a.shape), ()
+        if noise.add_increment_vjp_(dest.view(full_shape), x.view(full_shape), dw, a.view(full_shape), alpha):
+            return ()
     with torch.enable_grad():
         xg = x.detach().requires_grad_(True) if vjp_x else x
         inputs = [xg, *params] if vjp_x else list(params)
         inc = noise.increment(xg.view(full_shape), dw)
         if not inc.requires_grad:
-            return None, tuple(None for _ in params)
+            return tuple(None for _ in params)
         grads = torch.autograd.grad(inc, inputs, a.view(full_shape), allow_unused=True)
     if vjp_x:
-        gx = grads[0].reshape(a.shape) if grads[0] is not None else None
-        return gx, tuple(grads[1:])
-    return None, tuple(grads)
+        if grads[0] is not None:
+            dest.add_(grads[0].reshape(a.shape), alpha=alpha)
+        return tuple(grads[1:])
+    return tuple(grads)
 
 
 def _accumulate(totals: list[Tensor | None], needed: tuple[bool, ...], grads: tuple[Tensor | None, ...]) -> None:
