@@ -69,9 +69,9 @@ class RunDir:
         return self.checkpoint_stem.with_suffix(".json").exists()
 
     def has_epochs(self) -> bool:
-        """True when a trained epoch is on disk: a checkpoint tensor file or a metrics line."""
-        tensors = self.checkpoint_stem.with_name("checkpoint.safetensors")
-        return tensors.exists() or bool(self.metrics_path.exists() and self.metrics_path.read_text().strip())
+        """True when a finished epoch is logged (a metrics line). A tensor file alone is not one: a
+        kill between the two renames of the first save leaves it without its record, uncommitted."""
+        return bool(self.read_metrics())
 
     def has_run(self) -> bool:
         """True when the directory holds anything besides its lock file (a run, or something else)."""
