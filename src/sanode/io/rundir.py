@@ -10,6 +10,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,13 @@ from sanode.io.checkpoint import load_checkpoint, save_checkpoint
 from sanode.io.errors import CheckpointError
 from sanode.io.lock import LOCK_NAME
 
-__all__ = ["RUN_METADATA", "RunDir", "load_optimizer", "optimizer_tensors"]
+__all__ = ["MODEL_METADATA", "RESUME_METADATA", "RunDir", "load_optimizer", "optimizer_tensors"]
 
-RUN_METADATA: dict[str, type] = {"epoch": int, "n_nodes": int, "n_classes": int, "classes": list, "optimizer": dict}
-"""The metadata fields every trainer checkpoint carries, with their JSON types."""
+MODEL_METADATA: dict[str, type] = {"n_nodes": int, "n_classes": int, "classes": list}
+"""The metadata fields a checkpoint needs to rebuild its model, with their JSON types."""
+
+RESUME_METADATA: dict[str, type] = {**MODEL_METADATA, "epoch": int, "optimizer": dict}
+"""... and to resume training from it."""
 
 
 def _finite_json(obj: Any) -> Any:
@@ -150,8 +154,8 @@ class RunDir:
     def save(self, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
         save_checkpoint(self.checkpoint_stem, tensors, _finite_json(metadata))
 
-    def load(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """The checkpoint's tensors and metadata, the fields a trainer's checkpoint carries checked.
+    def load(self, required: Mapping[str, type] = MODEL_METADATA) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """The checkpoint's tensors and metadata, the ``required`` fields' types checked.
 
         Raises:
             CheckpointError: the checkpoint is damaged, or a metadata field is missing or mistyped.
@@ -159,7 +163,7 @@ class RunDir:
         tensors, meta = load_checkpoint(self.checkpoint_stem)
         problems = [
             f"{key!r} is {meta.get(key)!r}, not {kind.__name__}"
-            for key, kind in RUN_METADATA.items()
+            for key, kind in required.items()
             if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool)
         ]
         if isinstance(meta.get("classes"), list) and len(meta["classes"]) != meta.get("n_classes"):

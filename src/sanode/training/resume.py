@@ -19,7 +19,7 @@ from sanode.config import RunConfig
 from sanode.data import Splits
 from sanode.io.errors import CheckpointError
 from sanode.io.rng import capture_rng_state, restore_rng_state
-from sanode.io.rundir import RunDir, load_optimizer, optimizer_tensors
+from sanode.io.rundir import RESUME_METADATA, RunDir, load_optimizer, optimizer_tensors
 from sanode.model import AttractorClassifier
 from sanode.training.compat import config_changes, history_entry, restart_schedule, schedule_changed
 from sanode.training.fit import Scheduler
@@ -77,7 +77,7 @@ def save_checkpoint(
 
 def restore_checkpoint(run: RunDir, live: TrainingState, ctx: distributed.Context, seed: int) -> Progress:
     """Load what :func:`save_checkpoint` wrote back into the live objects (on every rank)."""
-    tensors, meta = run.load()
+    tensors, meta = run.load(RESUME_METADATA)
     try:
         live.model.load_state_dict(_prefixed(tensors, "model."))
         load_optimizer(live.optimizer, tensors, meta["optimizer"])
