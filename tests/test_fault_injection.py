@@ -114,7 +114,9 @@ def _kill_and_resume(tmp_path: Path, t0: float) -> None:
     while kills < KILLS:
         if kills % 2:  # inside a save, at a random stage of a random epoch's save
             stage = rng.choice(SAVE_STAGES)
-            pid = _fork(split, stage, rng.randrange(0, EPOCHS - _checkpoint_epoch(split)) if _checkpoint_epoch(split) < EPOCHS else 0)
+            pid = _fork(
+                split, stage, rng.randrange(0, EPOCHS - _checkpoint_epoch(split)) if _checkpoint_epoch(split) < EPOCHS else 0
+            )
         else:  # at a random instant of the whole run (start-up, an epoch, a save, the final report)
             stage, pid = None, _fork(split)
             time.sleep(rng.uniform(0.0, duration))

@@ -93,9 +93,13 @@ def test_case3_resume_records_allowed_changes_and_refuses_the_rest(tmp_path: Pat
     run = tmp_path / "run"
     assert run_cli(["train", "--quiet", "--run-dir", str(run), *sets("train.lr_schedule=cosine")], capsys)[0] == 0
     assert RunDir(run).read_metrics()[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # a finished cosine
-    rc, err = run_cli(["train", "--quiet", "--resume", "--run-dir", str(run), "--set", "model.filter.c=0.2", "--set", "solver.steps=7"], capsys)
+    rc, err = run_cli(
+        ["train", "--quiet", "--resume", "--run-dir", str(run), "--set", "model.filter.c=0.2", "--set", "solver.steps=7"], capsys
+    )
     assert rc == 2 and "model.filter.c" in err and "solver.steps" in err
-    rc, err = run_cli(["train", "--quiet", "--resume", "--run-dir", str(run), "--set", "train.epochs=4", "--set", "train.lr=0.02"], capsys)
+    rc, err = run_cli(
+        ["train", "--quiet", "--resume", "--run-dir", str(run), "--set", "train.epochs=4", "--set", "train.lr=0.02"], capsys
+    )
     assert rc == 0, err
     stored = json.loads((run / "config.json").read_text())
     assert stored["train"]["epochs"] == 4 and stored["train"]["lr"] == 0.02
@@ -154,7 +158,9 @@ def test_case5_second_writer_exits_2_naming_the_first(tmp_path: Path, capsys: py
     long = ["--set", "data.n_train=3000", "--set", "train.batch_size=10", "--set", "train.epochs=50", "--set", "solver.steps=10"]
     first = subprocess.Popen(
         [sys.executable, "-m", "sanode.cli", "train", "--quiet", "--run-dir", str(run), *long],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
@@ -222,7 +228,10 @@ def test_case6_read_only_run_dir_and_float64_predict(tmp_path: Path, capsys: pyt
 def test_case6_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "sanode.cli", "train", "--run-dir", str(tmp_path / "r"), "--set", "model.c=abc"],
-        env=_env(), capture_output=True, text=True, timeout=120,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "sanode: error:" in proc.stderr
 
@@ -246,7 +255,9 @@ def test_case7_no_silent_fallbacks(finished: Path, tmp_path: Path, capsys: pytes
     old = {k: os.environ.get(k) for k in monkey_env}
     os.environ.update(monkey_env)
     try:
-        rc, err = run_cli(["train", "--quiet", "--data-dir", str(empty), "--run-dir", str(tmp_path / "d"), *sets("data.name=mnist")], capsys)
+        rc, err = run_cli(
+            ["train", "--quiet", "--data-dir", str(empty), "--run-dir", str(tmp_path / "d"), *sets("data.name=mnist")], capsys
+        )
     finally:
         for k, v in old.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)

@@ -22,13 +22,13 @@ from sanode.cli._common import add_json_flag
 from sanode.data import load_splits
 from sanode.experiments.common import torch_threads
 from sanode.generate.features import feature_correlations, traversal
-from sanode.validation import check_class_index
 from sanode.generate.frechet import train_feature_net
 from sanode.generate.grids import save_grid
 from sanode.generate.latent import LatentConfig, LatentGenerator, LossWeights, train_latent
 from sanode.generate.samplers import SAMPLERS, make_sampler
 from sanode.generate.scoring import score_sampler
 from sanode.io.atomic import atomic_write_text
+from sanode.validation import check_class_index
 
 __all__ = ["add_parser", "cmd_generate"]
 

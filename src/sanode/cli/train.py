@@ -25,10 +25,10 @@ from sanode.cli._common import (
     score_table,
 )
 from sanode.config import RunConfig, apply_overrides, load_config
+from sanode.data import align_splits
 from sanode.io.lock import check_not_locked, run_lock
 from sanode.io.rundir import RunDir
 from sanode.report.figures import run_figures
-from sanode.data import align_splits
 from sanode.training import load_data, train
 from sanode.training.checks import check_run
 
@@ -74,7 +74,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if is_main:
         _claim(args, run)
     with run_lock(run.path) if is_main else nullcontext():
-        result = train(config, run.path, data=splits, resume=args.resume, progress=not args.quiet, device=args.device, amp=args.amp)
+        result = train(
+            config, run.path, data=splits, resume=args.resume, progress=not args.quiet, device=args.device, amp=args.amp
+        )
         if not result.is_main:
             return 0  # under torchrun only rank 0 makes figures and prints
         figures = run_figures(result.model, splits, run)
@@ -121,4 +123,3 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_json_flag(p)
     p.set_defaults(func=cmd_train)
     return p
-

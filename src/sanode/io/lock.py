@@ -29,8 +29,7 @@ class RunDirLocked(ValueError):
 def _busy(path: Path, pid: int | None) -> RunDirLocked:
     who = f"pid {pid}" if pid is not None else "a process whose pid could not be read"
     return RunDirLocked(
-        f"run directory {path} is in use by another sanode process ({who}); wait for it to finish, "
-        "or choose another --run-dir"
+        f"run directory {path} is in use by another sanode process ({who}); wait for it to finish, or choose another --run-dir"
     )
 
 
