@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 
 @dataclass
@@ -174,6 +174,8 @@ class RunConfig:
             if key == "name":
                 kwargs[key] = str(value)
                 continue
+            if key == "resumes":
+                continue  # config.json's history of resumes (sanode.io.rundir), not a setting
             section_cls = _SECTIONS[key]
             if not isinstance(value, dict):
                 raise ValueError(f"config section {key!r} must be a mapping, got {type(value).__name__}")
@@ -203,8 +205,47 @@ def _build_section(section_cls: type, section: str, values: dict[str, Any]) -> A
         ref = getattr(default, key)
         if isinstance(ref, tuple) and isinstance(value, list):
             value = tuple(value)
+        check_type(f"{section}.{key}", value, _hints(section_cls)[key])
         clean[key] = value
     return section_cls(**clean)
+
+
+def _hints(section_cls: type) -> dict[str, Any]:
+    return get_type_hints(section_cls)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = get_origin(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin is Union or (origin is not None and type(hint).__name__ == "UnionType"):
+        return any(_matches(value, arg) for arg in get_args(hint))
+    if origin is not None:
+        return isinstance(value, origin)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_text(hint: Any) -> str:
+    args = get_args(hint)
+    if args and get_origin(hint) is not dict:
+        return " or ".join("null" if a is type(None) else _type_text(a) for a in args)
+    return {float: "a number", int: "an integer", str: "a string", bool: "true/false"}.get(hint, str(hint))
+
+
+def check_type(where: str, value: Any, hint: Any) -> None:
+    """Refuse a setting whose JSON type is not its field's (``train.lr=abc`` is a string, not a number).
+
+    Raises:
+        ValueError: naming the setting, the value and the type it needs.
+    """
+    if not _matches(value, hint):
+        raise ValueError(f"{where} must be {_type_text(hint)}, got {value!r} ({type(value).__name__})")
 
 
 def named_configs() -> list[str]:

@@ -157,4 +157,6 @@ class AttractorClassifier(nn.Module):
     def predict(
         self, x0: Tensor, rule: str = "inner_product", *, threshold: float = 0.1, generator: torch.Generator | None = None
     ) -> Tensor:
+        if isinstance(x0, Tensor) and torch.is_floating_point(x0) and x0.dtype != self.attractors.dtype:
+            x0 = x0.to(self.attractors.dtype)  # e.g. a float64 batch on a float32 model: the model's precision
         return readout.classify(self(x0, generator=generator), self.attractors, rule, threshold=threshold)

@@ -2,7 +2,9 @@
 
 Around x^s, δẋ = J δx with J = diag(g′(x^s)) + β A diag(h′(x^s)); for the CVFR model
 J = −I + β A F′ with F′ = diag(f′(x^s)). The fixed point is linearly stable when every
-eigenvalue of J has a negative real part.
+eigenvalue of J has a negative real part. Within :data:`MARGINAL_TOLERANCE` of 0 the linearisation
+decides nothing (a planted eigenvalue on the alphabet's bound gives max Re λ ≈ −4e-9): such a point
+is reported as *marginal*, not stable.
 """
 
 from __future__ import annotations
@@ -13,6 +15,17 @@ import torch
 from torch import Tensor
 
 from sanode.dynamics.drift import Drift
+
+MARGINAL_TOLERANCE = 1e-6
+"""|max Re λ(J)| at or below this is marginal: float64 eigenvalues of an O(1) Jacobian are not
+resolved better than this, so the sign says nothing about stability."""
+
+
+def verdict(max_real: float, tolerance: float = MARGINAL_TOLERANCE) -> str:
+    """ "stable" (max Re λ < −tolerance), "marginal" (|max Re λ| ≤ tolerance) or "unstable"."""
+    if max_real < -tolerance:
+        return "stable"
+    return "marginal" if max_real <= tolerance else "unstable"
 
 
 @dataclass(frozen=True)
@@ -26,13 +39,18 @@ class AttractorStability:
 
     @property
     def stable(self) -> bool:
-        return self.max_real < 0
+        return verdict(self.max_real) == "stable"
+
+    @property
+    def marginal(self) -> bool:
+        return verdict(self.max_real) == "marginal"
 
     def to_dict(self) -> dict[str, object]:
         return {
             "attractor": self.index,
             "max_real_eigenvalue": self.max_real,
             "stable": self.stable,
+            "marginal": self.marginal,
             "fixed_point_residual": self.residual,
         }
 

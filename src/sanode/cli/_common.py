@@ -7,11 +7,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
+from sanode.analysis.stability import MARGINAL_TOLERANCE, verdict
+from sanode.config import RunConfig
 from sanode.distributed import AMP_DTYPES, available_devices
 
-__all__ = ["accuracies", "add_device_arguments", "add_device_flag", "add_json_flag", "emit", "score_table"]
+__all__ = [
+    "accuracies",
+    "add_data_dir_flag",
+    "add_device_arguments",
+    "add_device_flag",
+    "add_json_flag",
+    "data_dir_override",
+    "emit",
+    "notice",
+    "score_table",
+    "with_data_dir",
+]
 
 JSON_HELP = "print one JSON object as the last stdout line"
 
@@ -46,6 +60,36 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+def add_data_dir_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--data-dir`` for a command that reads data (sets ``data.data_dir``; no fallback elsewhere)."""
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the dataset files (MNIST / Fashion-MNIST IDX); used as given, never replaced "
+        "by another copy (default: data.data_dir, then SANODE_DATA and sanode's search path)",
+    )
+    return parser
+
+
+def data_dir_override(args: argparse.Namespace) -> list[str]:
+    """``--data-dir`` as a ``--set`` override (empty when not given)."""
+    data_dir = getattr(args, "data_dir", None)
+    return [f"data.data_dir={json.dumps(str(data_dir))}"] if data_dir is not None else []
+
+
+def with_data_dir(config: RunConfig, args: argparse.Namespace) -> RunConfig:
+    """``config`` reading its data from ``--data-dir`` when given (for commands that load a run)."""
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is not None:
+        config.data.data_dir = str(data_dir)
+    return config
+
+
+def notice(text: str) -> None:
+    """A line on stderr the user should read, though the command goes on (or succeeded)."""
+    print(f"sanode: notice: {text}", file=sys.stderr)
+
+
 def emit(payload: dict[str, Any], as_json: bool) -> None:
     """Print ``payload`` as one JSON line when ``--json`` was given."""
     if as_json:
@@ -65,5 +109,10 @@ def score_table(scores: dict[str, Any], stab: list[dict[str, Any]] | None) -> st
     ]
     if stab:
         worst = max(s["max_real_eigenvalue"] for s in stab)
-        lines.append(f"stability      max Re λ(J) over attractors {worst:.4f} ({'all stable' if worst < 0 else 'UNSTABLE'})")
+        status = {
+            "stable": "all stable",
+            "marginal": f"MARGINAL: within {MARGINAL_TOLERANCE:g} of 0, linear stability undecided",
+            "unstable": "UNSTABLE",
+        }[verdict(worst)]
+        lines.append(f"stability      max Re λ(J) over attractors {worst:.4g} ({status})")
     return "\n".join(lines)

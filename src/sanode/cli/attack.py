@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from sanode import distributed
-from sanode.cli._common import add_device_flag, add_json_flag, emit
+from sanode.cli._common import add_data_dir_flag, add_device_flag, add_json_flag, emit, with_data_dir
 from sanode.io.load import load_model
 from sanode.robustness import accuracy_vs_attack, plot_accuracy_vs_p, write_table
 from sanode.training import load_data
@@ -19,6 +19,7 @@ from sanode.training import load_data
 def cmd_attack(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model, config, _ = load_model(args.run_dir)
+    config = with_data_dir(config, args)
     model.to(distributed.resolve_device(args.device))
     if args.deterministic:
         model.noise = None  # paper 2: is the robustness engraved in A?
@@ -71,6 +72,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true", help="run a noise-trained model without its noise")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default RUN_DIR/attacks)")
+    add_data_dir_flag(p)
     add_device_flag(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_attack)

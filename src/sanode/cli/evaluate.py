@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from typing import Any
 
 from sanode import distributed
-from sanode.cli._common import accuracies, add_device_flag, add_json_flag, emit, score_table
+from sanode.cli._common import accuracies, add_data_dir_flag, add_device_flag, add_json_flag, emit, score_table, with_data_dir
+from sanode.data import align_splits
 from sanode.evaluate import evaluate
 from sanode.io.load import load_model
 from sanode.training import load_data
@@ -15,7 +17,10 @@ from sanode.training import load_data
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    model, config, _ = load_model(args.run_dir)
+    if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold > 0):
+        raise ValueError(f"--threshold must be a finite RMS distance > 0, got {args.threshold}")
+    model, config, meta = load_model(args.run_dir)
+    config = with_data_dir(config, args)
     model.to(distributed.resolve_device(args.device))
     if args.horizon is not None:
         if not args.horizon > 0:
@@ -23,9 +28,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         # Same Δt, more steps: a class decided by the attractor survives a longer horizon; one
         # decided by a transient passing near the attractor at T does not.
         model.steps = max(1, round(model.steps * args.horizon))
-    splits = load_data(config)
+    splits = align_splits(load_data(config), tuple(meta["classes"]))  # the checkpoint's label map
     data = {"test": splits.test, "train": splits.train}[args.split]
-    scores = evaluate(model, data, threshold=args.threshold or config.eval.threshold, loss_space=config.train.loss_space)
+    threshold = args.threshold if args.threshold is not None else config.eval.threshold  # 0 is not "unset"
+    scores = evaluate(model, data, threshold=threshold, loss_space=config.train.loss_space)
     if not args.json:
         print(score_table(scores, None))
         print("confusion matrix (rows: true class, columns: predicted, inner-product rule):")
@@ -59,6 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="integrate this many times the trained horizon (same dt): 3 checks that x(T) is an attractor",
     )
+    add_data_dir_flag(p)
     add_device_flag(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate)

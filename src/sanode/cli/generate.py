@@ -28,6 +28,7 @@ from sanode.generate.latent import LatentConfig, LatentGenerator, LossWeights, t
 from sanode.generate.samplers import SAMPLERS, make_sampler
 from sanode.generate.scoring import score_sampler
 from sanode.io.atomic import atomic_write_text
+from sanode.validation import check_class_index
 
 __all__ = ["add_parser", "cmd_generate"]
 
@@ -51,8 +52,10 @@ def _train_or_load(args: argparse.Namespace, out: Path, say: Any) -> tuple[Laten
     if args.load:
         model, meta = LatentGenerator.load(Path(args.load) / "model")
         say(f"loaded {args.load}/model ({meta.get('dataset')})")
+        _check_traversal_class(args.traversal_class, model.n_classes)
         return model, meta
     splits = load_splits(args.dataset, n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir, seed=args.seed)
+    _check_traversal_class(args.traversal_class, splits.train.n_classes)  # before training, not after
     config = LatentConfig(
         n_latent=args.latent,
         hidden=args.hidden,
@@ -76,6 +79,14 @@ def _train_or_load(args: argparse.Namespace, out: Path, say: Any) -> tuple[Laten
     meta = {"dataset": args.dataset, "n_train": len(splits.train), "history": history}
     model.save(out / "model", meta)
     return model, meta
+
+
+def _check_traversal_class(k: int, n_classes: int) -> None:
+    """``--traversal-class`` names a class: Python's negative indices (-1: the last) are refused."""
+    try:
+        check_class_index(k, n_classes)
+    except ValueError:
+        raise ValueError(f"--traversal-class must be a class index in [0, {n_classes}), got {k}") from None
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

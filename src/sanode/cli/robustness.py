@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sanode.cli._common import add_json_flag
+from sanode.cli._common import add_data_dir_flag, add_json_flag, data_dir_override
 from sanode.config import load_config
 from sanode.experiments.robustness_study import robustness_study
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, args.set + data_dir_override(args))
     out = Path(args.out or f"runs/robustness-{config.name}")
     summary = robustness_study(
         config,
@@ -48,6 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("robustness", help="the robustness study of one config: CVFR (σ grid) vs MLP and neural ODE")
     p.add_argument("--config", default="fast-mnist")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    add_data_dir_flag(p)
     p.add_argument("--sigmas", default="0,1", help="paper 1's σ values (0 = deterministic, always included)")
     p.add_argument("--baselines", default="mlp,node", help="comma-separated subset of mlp,node ('' for none)")
     p.add_argument("--baseline-epochs", type=int, default=5)

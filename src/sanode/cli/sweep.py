@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sanode.cli._common import add_json_flag
+from sanode.cli._common import add_data_dir_flag, add_json_flag, data_dir_override
 from sanode.config import load_config
 from sanode.experiments.sweep import load_grid, run_sweep
 
@@ -19,6 +19,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="train every combination of config overrides; one results table")
     p.add_argument("--config", default="paper1-letters", help="the base config (named, or a .json file)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override the base config")
+    add_data_dir_flag(p)
     p.add_argument(
         "--grid",
         action="append",
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep; print the table (or, with ``--json``, one JSON line). Exit 1 if a cell failed."""
     rows = run_sweep(
-        load_config(args.config, args.set),
+        load_config(args.config, args.set + data_dir_override(args)),
         load_grid(args.grid, args.grid_file),
         args.out,
         workers=args.workers,

@@ -13,6 +13,7 @@ from sanode.data.base import LabeledData
 from sanode.data.datasets import DATASETS, ArrayDataset, Dataset, build_dataset, register_arrays
 from sanode.data.digits import load_digits
 from sanode.data.idx import load_fashion_mnist, load_mnist
+from sanode.data.labels import align_labels, missing_classes
 from sanode.data.letters import load_letters
 from sanode.data.locate import DataError, DataNotFoundError
 from sanode.data.splits import batches, train_val_split
@@ -25,6 +26,8 @@ __all__ = [
     "Dataset",
     "LabeledData",
     "Splits",
+    "align_labels",
+    "align_splits",
     "batches",
     "build_dataset",
     "from_arrays",
@@ -34,6 +37,7 @@ __all__ = [
     "load_letters",
     "load_mnist",
     "load_splits",
+    "missing_classes",
     "register_arrays",
     "train_val_split",
 ]
@@ -47,6 +51,18 @@ class Splits:
     val: LabeledData | None
     test: LabeledData
     templates: Tensor | None = None
+
+
+def align_splits(splits: Splits, classes: tuple[str, ...] | None = None) -> Splits:
+    """``splits`` with every split numbered by the class names of ``classes`` (default: the
+    training split's), so one label map holds for the run (:func:`align_labels`)."""
+    classes = classes if classes is not None else splits.train.classes
+    return Splits(
+        align_labels(splits.train, classes, "training"),
+        align_labels(splits.val, classes, "validation") if splits.val is not None else None,
+        align_labels(splits.test, classes, "test"),
+        splits.templates,
+    )
 
 
 def load_splits(

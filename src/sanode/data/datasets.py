@@ -19,6 +19,7 @@ from torch import Tensor
 from sanode.data.base import LabeledData
 from sanode.data.digits import load_digits
 from sanode.data.idx import load_fashion_mnist, load_mnist
+from sanode.data.labels import align_labels
 from sanode.data.letters import load_letters
 from sanode.data.letters import templates as letter_templates
 from sanode.registry import Registry
@@ -122,8 +123,9 @@ class ArrayDataset(_SubsetOfFixedSplits):
     """In-memory train and test data under a name (made by :func:`register_arrays`)."""
 
     def __init__(self, kind: str, train: LabeledData, test: LabeledData, templates: Tensor | None = None):
-        if train.n_features != test.n_features or train.classes != test.classes:
-            raise ValueError("the train and test data of a dataset must have the same width and classes")
+        if train.n_features != test.n_features:
+            raise ValueError("the train and test data of a dataset must have the same width")
+        test = align_labels(test, train.classes)  # one label map: the training split's class names
         self.kind = kind  # type: ignore[misc]  # per instance: one class serves every registered array set
         self.train, self.test, self._templates = train, test, templates
 

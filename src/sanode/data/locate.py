@@ -166,9 +166,16 @@ def locate(
     needed = _needed_files(spec, files)
     locations = search_locations(spec, data_dir)
     partial: list[str] = []
-    for _, directory in locations:
+    for label, directory in locations:
         present = [f for f in needed if (directory / f).is_file()]
         if len(present) == len(needed):
+            if data_dir is not None and label != "data_dir argument":
+                # An explicit directory is a statement of which copy to use: never swap in another.
+                raise DataNotFoundError(
+                    f"the data directory given ({Path(data_dir).expanduser()}) does not hold the {spec.name!r} "
+                    f"files ({', '.join(needed)}); another copy exists at {directory} ({label}): pass that "
+                    "directory instead, or leave data_dir / --data-dir out to use it"
+                )
             return directory
         if present:
             missing = sorted(set(needed) - set(present))

@@ -7,6 +7,7 @@ from typing import Any
 
 from sanode.build import build_classifier
 from sanode.config import RunConfig
+from sanode.io.errors import CheckpointError
 from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
 
@@ -28,7 +29,12 @@ def load_model(run_dir: str | Path) -> tuple[AttractorClassifier, RunConfig, dic
     state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     if "attractors" not in state:
         raise ValueError(f"the checkpoint in {run.path} holds no planted attractors; it was not written by sanode train")
-    model = build_classifier(config, meta["n_nodes"], meta["n_classes"], attractors=state["attractors"])
-    model.load_state_dict(state)
+    try:
+        model = build_classifier(config, meta["n_nodes"], meta["n_classes"], attractors=state["attractors"])
+        model.load_state_dict(state)
+    except RuntimeError as err:  # config.json and the checkpoint describe different models
+        raise CheckpointError(
+            f"the checkpoint in {run.path} does not fit the model its config.json describes: {str(err).splitlines()[0]}"
+        ) from None
     model.eval()
     return model, config, meta

@@ -5,7 +5,12 @@ A checkpoint's record (``<stem>.json``) is the object::
     {"format": "sanode-checkpoint", "format_version": 1,
      "sha256": <hex digest of the tensor file>, "size_bytes": <its length>,
      "tensors": {name: {"dtype": "float32", "shape": [N, N]}, ...},   # the manifest
-     "metadata": {...}}                                                # the caller's, JSON only
+     "metadata": {...},                                                # the caller's, JSON only
+     "metadata_sha256": <hex digest of the metadata's canonical JSON>}
+
+The metadata (class names, epoch, sizes) is inside the integrity check, like the tensors: a record
+whose metadata was edited after saving (say, ``classes`` reversed, which would silently relabel the
+attractors) is refused. Version 1 records, written before the metadata was hashed, still load.
 
 This module builds that object (refusing anything that would not survive a JSON round trip),
 checks a record read back from disk field by field, and lists every way a tensor file's bytes
@@ -40,6 +45,7 @@ __all__ = [
     "is_int",
     "jsonable",
     "make_record",
+    "metadata_sha256",
     "prepare_tensors",
     "read_record",
     "sha256_file",
@@ -48,8 +54,8 @@ __all__ = [
 ]
 
 FORMAT_NAME = "sanode-checkpoint"
-FORMAT_VERSION = 1
-_KNOWN_VERSIONS = frozenset({1})
+FORMAT_VERSION = 2
+_KNOWN_VERSIONS = frozenset({1, 2})
 
 TENSOR_SUFFIX = ".safetensors"
 RECORD_SUFFIX = ".json"
@@ -169,7 +175,14 @@ def make_record(payload: bytes, tensors: Mapping[str, Tensor], metadata: dict[st
         "size_bytes": len(payload),
         "tensors": _manifest(tensors),
         "metadata": metadata,
+        "metadata_sha256": metadata_sha256(metadata),
     }
+
+
+def metadata_sha256(metadata: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``metadata`` (sorted keys, no spaces, UTF-8)."""
+    text = json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------------------
@@ -242,6 +255,14 @@ def read_record(record_path: Path) -> dict[str, Any]:
             raise bad(f"manifest entry for tensor {name!r} is {entry!r}; expected {{'dtype': str, 'shape': [int, ...]}}")
     if not isinstance(record.get("metadata"), dict):
         raise bad("'metadata' is missing or not an object")
+    if version >= 2:
+        recorded = record.get("metadata_sha256")
+        if not isinstance(recorded, str) or recorded != metadata_sha256(record["metadata"]):
+            raise CheckpointError(
+                f"checkpoint record {record_path} is refused: its metadata does not match the recorded "
+                "metadata_sha256 (hash mismatch: the record was edited or corrupted after it was saved; "
+                "class names, epoch and sizes cannot be trusted)"
+            )
     return record
 
 

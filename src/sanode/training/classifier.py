@@ -7,9 +7,9 @@ validation and early stopping, divergence reports, and data-parallel processes.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,14 @@ from sanode.analysis.stability import fixed_point_residuals, stability
 from sanode.build import build_classifier, resolve_dtype
 from sanode.config import RunConfig
 from sanode.coupling.base import PlantingError
-from sanode.data import LabeledData, Splits, load_splits
+from sanode.data import LabeledData, Splits, align_splits, load_splits, missing_classes
 from sanode.evaluate import evaluate
+from sanode.io.lock import run_lock
 from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
+from sanode.training.checks import chance_notice, check_config
 from sanode.training.fit import NonFiniteLoss, adam, fit
-from sanode.training.resume import Progress, TrainingState, restore_checkpoint, save_checkpoint
+from sanode.training.resume import Progress, TrainingState, nonfinite_state, resume_run, save_checkpoint
 
 EpochHook = Callable[[int, AttractorClassifier, dict[str, Any]], None]
 
@@ -58,22 +60,6 @@ def load_data(config: RunConfig) -> Splits:
     )
 
 
-def _check(config: RunConfig) -> None:
-    t = config.train
-    if not (isinstance(t.epochs, int) and t.epochs >= 1):
-        raise ValueError(f"train.epochs must be an integer >= 1, got {t.epochs!r}")
-    if not (math.isfinite(t.lr) and t.lr > 0):
-        raise ValueError(f"train.lr must be finite and > 0, got {t.lr}")
-    if t.lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"train.lr_schedule must be 'constant' or 'cosine', got {t.lr_schedule!r}")
-    for name in ("grad_clip", "time_budget_s"):
-        value = getattr(t, name)
-        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"train.{name} must be null or a finite number > 0, got {value!r}")
-    if t.patience is not None and config.data.val_fraction <= 0:
-        raise ValueError("early stopping (train.patience) needs a validation split: set data.val_fraction > 0")
-
-
 def train(
     config: RunConfig,
     run_dir: str | Path | None = None,
@@ -96,7 +82,10 @@ def train(
         config: the resolved run configuration.
         run_dir: where to write (None: nothing is written).
         data: pre-loaded splits (default: load those ``config.data`` names).
-        resume: continue from the checkpoint in ``run_dir`` (bit-identical on CPU).
+        resume: continue from the checkpoint in ``run_dir`` (bit-identical on CPU when no setting
+            changed). Only the settings of :data:`sanode.training.compat.RESUMABLE` may differ from
+            the run's config.json; the changes are recorded there. A run directory holding finished
+            epochs but no checkpoint record is refused, never restarted; one holding no epoch starts afresh.
         progress: show a progress bar.
         device: "cpu", "cuda" (under torchrun: cuda:LOCAL_RANK), "cuda:N" or "mps".
         amp: mixed precision of the forward pass: None, "bf16" or "fp16" (CUDA only, loss-scaled).
@@ -108,19 +97,30 @@ def train(
         and the run directory.
 
     Raises:
-        TrainingDiverged: non-finite loss or singular coupling; the last good checkpoint stays.
-        ValueError: a bad config, an unavailable device (:class:`~sanode.distributed.DeviceUnavailable`),
-            or a batch size that does not split evenly over the processes.
+        TrainingDiverged: non-finite loss, weights or optimiser state, or singular coupling; the
+            last good checkpoint stays.
+        ValueError: a bad config, data whose splits disagree on their classes, an unavailable device
+            (:class:`~sanode.distributed.DeviceUnavailable`), a batch size that does not split evenly
+            over the processes, a resume the checkpoint cannot follow, or a run directory another
+            process is writing (:class:`~sanode.io.lock.RunDirLocked`).
     """
-    _check(config)
+    check_config(config)
     with distributed.session(device) as ctx:
-        return _train(config, run_dir, data, resume, progress and ctx.is_main, ctx, amp, on_epoch)
+        # Data first: a test class the training split never saw is refused before any disk write.
+        splits = align_splits(data if data is not None else load_data(config))
+        with _writer_lock(run_dir, ctx):
+            return _train(config, run_dir, splits, resume, progress and ctx.is_main, ctx, amp, on_epoch)
+
+
+def _writer_lock(run_dir: str | Path | None, ctx: distributed.Context) -> AbstractContextManager[None]:
+    """One writer per run directory: rank 0 holds its lock for the whole run."""
+    return run_lock(run_dir) if run_dir is not None and ctx.is_main else nullcontext()
 
 
 def _train(
     config: RunConfig,
     run_dir: str | Path | None,
-    data: Splits | None,
+    data: Splits,
     resume: bool,
     progress: bool,
     ctx: distributed.Context,
@@ -133,7 +133,7 @@ def _train(
     assert dtype is not None  # TrainConfig.dtype names a dtype (never None)
     distributed.check_precision(ctx.device, dtype, amp)
     torch.manual_seed(tc.seed)
-    splits = _on_device(data if data is not None else load_data(config), ctx.device, dtype)
+    splits = _on_device(data, ctx.device, dtype)
     distributed.check_sharding(len(splits.train), tc.batch_size, ctx.world_size)
     model = build_classifier(config, splits.train.n_features, splits.train.n_classes, templates=splits.templates)
     model.to(ctx.device)
@@ -151,10 +151,8 @@ def _train(
     )
     run = RunDir(run_dir) if run_dir is not None else None
     state = Progress()
-    if run is not None and resume and run.has_checkpoint():
-        state = restore_checkpoint(run, live, ctx, tc.seed)
-        if ctx.is_main:
-            run.truncate_metrics(state.epoch)
+    if run is not None and resume and (run.has_checkpoint() or run.has_epochs()):
+        state = resume_run(run, config, live, ctx)
     elif run is not None and ctx.is_main:
         run.init(config)
         run.metrics_path.unlink(missing_ok=True)
@@ -178,6 +176,12 @@ def _train(
         if ctx.is_main and splits.val is not None and len(splits.val):
             record.update(_validate(model, splits.val, config, state))
         record["seconds"] = time.perf_counter() - t0
+        bad = nonfinite_state(live)
+        if bad is not None:  # a finite loss can still leave NaN weights or moments after the step
+            raise TrainingDiverged(
+                f"epoch {done['epoch']}: {bad} is not finite after the optimiser step; try a smaller train.lr "
+                f"or solver.dt. {_kept(run)}"
+            )
         if run is not None:
             rank_noise = distributed.noise_states(live.noise, ctx)  # collective: every rank takes part
             if ctx.is_main:
@@ -196,7 +200,7 @@ def _train(
             batch_loss,
             (splits.train.x, splits.train.y),
             opt,
-            scheduler=sched,
+            scheduler=live.scheduler,  # restarted by a resume that changed the schedule
             epochs=tc.epochs,
             batch_size=tc.batch_size,
             generator=live.order,
@@ -220,6 +224,7 @@ def _train(
     if state.best is not None:
         model.load_state_dict(state.best)  # early stopping keeps the best validation weights
     results = final_report(model, splits, config, seconds=time.perf_counter() - t0)
+    results["notices"] = _notices(results["test"], splits)
     if run is not None:
         run.write_results(results)
     return TrainResult(model.cpu(), results, run.path if run is not None else None, ctx.rank)
@@ -278,6 +283,18 @@ def final_report(model: AttractorClassifier, splits: Splits, config: RunConfig, 
 def _eval_generator(config: RunConfig, model: AttractorClassifier) -> torch.Generator:
     """Evaluation noise is seeded too, so the same run always reports the same numbers."""
     return torch.Generator(model.attractors.device).manual_seed(config.train.seed + 2)
+
+
+def _notices(test: dict[str, Any], splits: Splits) -> list[str]:
+    """What the caller should be told about a finished run (printed by ``sanode train``)."""
+    notices = []
+    absent = missing_classes(splits.test)
+    if absent:
+        notices.append(f"the test split has no items of classes {absent}; their per-class accuracy is not measured")
+    chance = chance_notice(test, splits.train.n_classes, len(splits.test))
+    if chance is not None:
+        notices.append(chance)
+    return notices
 
 
 def _kept(run: RunDir | None) -> str:
