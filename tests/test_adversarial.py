@@ -75,7 +75,12 @@ def test_the_attack_runs_the_fused_adjoint_and_leaves_parameters_trainable(model
 
     calls = []
     original = fused.FusedAdjoint.run
-    monkeypatch.setattr(fused.FusedAdjoint, "run", lambda self, problem: calls.append(problem.x0.shape) or original(self, problem))
+
+    def spy(self, problem):
+        calls.append(problem.x0.shape)
+        return original(self, problem)
+
+    monkeypatch.setattr(fused.FusedAdjoint, "run", spy)
     flags = [p.requires_grad for p in model.parameters()]
     input_gradient(as_target(model), letters.x[:4], letters.y[:4])
     assert calls, "backend='auto' did not pick the fused adjoint for the input gradient"
@@ -174,8 +179,10 @@ def test_eot_averages_the_loss_over_seeded_realisations(model, letters):
 
 def test_stochastic_attack_is_reproducible_and_scored_per_realisation(model, letters):
     target = as_target(noisy(model), eot=2, eval_realisations=3)
-    runs = [pgd(target, letters.x, letters.y, eps=0.2, steps=5, restarts=2, generator=seeded(), eval_generator=seeded(1))
-            for _ in range(2)]
+    runs = [
+        pgd(target, letters.x, letters.y, eps=0.2, steps=5, restarts=2, generator=seeded(), eval_generator=seeded(1))
+        for _ in range(2)
+    ]
     assert torch.equal(runs[0].x_adv, runs[1].x_adv) and torch.equal(runs[0].predictions, runs[1].predictions)
     assert runs[0].predictions.shape == (3, len(letters.x))
     assert set(runs[0].summary()) == {"acc", "acc_std", "acc_vote"}
@@ -208,8 +215,9 @@ class Masked(nn.Module):
 def test_masking_checks_flag_a_planted_masked_model(mlp, letters):
     target = as_target(Masked(mlp))
     rows = robust_accuracy_curve(target, letters.x, letters.y, [0.1, 0.3], steps=10)
-    checks = {c.name: c for c in masking_report(target, letters.x, letters.y, rows, norm="linf", steps=10,
-                                                check_eps=0.3, queries=300)}
+    checks = {
+        c.name: c for c in masking_report(target, letters.x, letters.y, rows, norm="linf", steps=10, check_eps=0.3, queries=300)
+    }
     assert checks["reaches_zero"].passed is False
     assert checks["black_box_not_stronger"].passed is False
     assert checks["black_box_not_stronger"].numbers["black_box"] < checks["black_box_not_stronger"].numbers["white_box"]
@@ -231,3 +239,50 @@ def test_check_functions_compare_numbers():
     assert not more_iterations_do_not_help(0.1, 0.5, 0.2).passed  # the base attack had not converged
     assert not more_iterations_do_not_help(0.1, 0.2, 0.5).passed  # a stronger attack found more robustness
     assert not black_box_not_stronger(0.1, 0.6, 0.2).passed and black_box_not_stronger(0.1, 0.2, 0.25).passed
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_cli_adversarial_attack_with_masking_checks(tmp_path, capsys):
+    import json
+
+    from sanode import cli
+
+    quick = ["data.n_train=300", "data.n_test=200", "train.epochs=2", "solver.steps=10", "solver.dt=0.3"]
+    run = tmp_path / "run"
+    assert cli.main(["train", "--quiet", "--run-dir", str(run)] + sum((["--set", s] for s in quick), [])) == 0
+    capsys.readouterr()
+    argv = [
+        "attack",
+        str(run),
+        "--attack",
+        "pgd",
+        "--norm",
+        "linf",
+        "--eps",
+        "0,0.1,0.3",
+        "--steps",
+        "5",
+        "--restarts",
+        "2",
+        "--n",
+        "40",
+        "--queries",
+        "50",
+        "--threads",
+        "1",
+    ]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "monotone_in_eps" in printed and "black_box_not_stronger" in printed and "reaches_zero" in printed
+    assert cli.main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["eps"] for r in out["table"]] == [0.0, 0.1, 0.3] and out["n"] == 40
+    assert out["table"][0]["acc"] >= out["table"][-1]["acc"]
+    assert {c["name"] for c in out["checks"]} >= {"monotone_in_eps", "reaches_zero", "more_iterations_do_not_help"}
+    stem = run / "attacks" / "adversarial_pgd_linf"
+    assert stem.with_suffix(".csv").exists() and stem.with_suffix(".png").exists()
+    assert (run / "attacks" / "adversarial_pgd_linf_checks.json").exists()
+    assert cli.main(["attack", str(run), "--attack", "fgsm", "--norm", "l2", "--eps", "0.5", "--n", "20", "--json"]) == 0
+    assert cli.main(["attack", str(run), "--attack", "square", "--norm", "l2", "--eps", "0.5", "--n", "20"]) == 2

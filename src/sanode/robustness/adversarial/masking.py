@@ -62,37 +62,53 @@ def monotone_in_eps(eps: Sequence[float], acc: Sequence[float], *, tol: float = 
 
 def reaches_zero(eps: float, acc: float, *, at_most: float = 0.01) -> Check:
     """At the large ε the robust accuracy is at most ``at_most``."""
-    return Check("reaches_zero", acc <= at_most, f"acc {acc:.3f} at ε={eps:g} (≤ {at_most:g} required)",
-                 {"eps": eps, "acc": acc, "at_most": at_most})
+    return Check(
+        "reaches_zero",
+        acc <= at_most,
+        f"acc {acc:.3f} at ε={eps:g} (≤ {at_most:g} required)",
+        {"eps": eps, "acc": acc, "at_most": at_most},
+    )
 
 
 def iterative_beats_single_step(eps: float, acc_fgsm: float, acc_pgd: float, *, tol: float = 0.01) -> Check:
     """PGD's accuracy is not above FGSM's (a single step beating the iteration hints at masking)."""
-    return Check("iterative_beats_single_step", acc_pgd <= acc_fgsm + tol,
-                 f"ε={eps:g}: FGSM {acc_fgsm:.3f}, PGD {acc_pgd:.3f}", {"eps": eps, "fgsm": acc_fgsm, "pgd": acc_pgd, "tol": tol})
+    return Check(
+        "iterative_beats_single_step",
+        acc_pgd <= acc_fgsm + tol,
+        f"ε={eps:g}: FGSM {acc_fgsm:.3f}, PGD {acc_pgd:.3f}",
+        {"eps": eps, "fgsm": acc_fgsm, "pgd": acc_pgd, "tol": tol},
+    )
 
 
-def more_iterations_do_not_help(eps: float, acc_base: float, acc_strong: float, *, base: str = "", strong: str = "",
-                                tol: float = 0.02) -> Check:
+def more_iterations_do_not_help(
+    eps: float, acc_base: float, acc_strong: float, *, base: str = "", strong: str = "", tol: float = 0.02
+) -> Check:
     """|acc_strong − acc_base| ≤ tol: more steps/restarts neither help the defender nor still hurt it."""
     passed = acc_strong <= acc_base + tol and acc_base <= acc_strong + tol
     detail = f"ε={eps:g}: {base or 'base'} {acc_base:.3f}, {strong or 'stronger'} {acc_strong:.3f}"
     if acc_base > acc_strong + tol:
         detail += " (the base attack had not converged)"
-    return Check("more_iterations_do_not_help", passed, detail,
-                 {"eps": eps, "base": acc_base, "strong": acc_strong, "base_attack": base, "strong_attack": strong, "tol": tol})
+    return Check(
+        "more_iterations_do_not_help",
+        passed,
+        detail,
+        {"eps": eps, "base": acc_base, "strong": acc_strong, "base_attack": base, "strong_attack": strong, "tol": tol},
+    )
 
 
-def black_box_not_stronger(eps: float, acc_white: float, acc_black: float, *, attack: str = "square",
-                           tol: float = 0.01) -> Check:
+def black_box_not_stronger(eps: float, acc_white: float, acc_black: float, *, attack: str = "square", tol: float = 0.01) -> Check:
     """The black-box accuracy is not below the white-box one (else the gradients mislead PGD)."""
-    return Check("black_box_not_stronger", acc_white <= acc_black + tol,
-                 f"ε={eps:g}: white-box {acc_white:.3f}, {attack} {acc_black:.3f}",
-                 {"eps": eps, "white_box": acc_white, "black_box": acc_black, "attack": attack, "tol": tol})
+    return Check(
+        "black_box_not_stronger",
+        acc_white <= acc_black + tol,
+        f"ε={eps:g}: white-box {acc_white:.3f}, {attack} {acc_black:.3f}",
+        {"eps": eps, "white_box": acc_white, "black_box": acc_black, "attack": attack, "tol": tol},
+    )
 
 
-def settled_state_check(attack_settled: Callable[[], float] | None = None, *, acc_at_T: float | None = None,
-                        tol: float = 0.02) -> Check:
+def settled_state_check(
+    attack_settled: Callable[[], float] | None = None, *, acc_at_T: float | None = None, tol: float = 0.02
+) -> Check:
     """The attack at the settled state x(∞) agrees with the one at T (pending without ``attack_settled``).
 
     ``attack_settled`` returns the robust accuracy when the readout is the settled state; pass it
@@ -101,8 +117,12 @@ def settled_state_check(attack_settled: Callable[[], float] | None = None, *, ac
     if attack_settled is None or acc_at_T is None:
         return Check("settled_state", None, "pending: needs the settled-state backend")
     acc = attack_settled()
-    return Check("settled_state", abs(acc - acc_at_T) <= tol, f"at T {acc_at_T:.3f}, settled {acc:.3f}",
-                 {"at_T": acc_at_T, "settled": acc, "tol": tol})
+    return Check(
+        "settled_state",
+        abs(acc - acc_at_T) <= tol,
+        f"at T {acc_at_T:.3f}, settled {acc:.3f}",
+        {"at_T": acc_at_T, "settled": acc, "tol": tol},
+    )
 
 
 def format_checks(checks: Sequence[Check]) -> str:

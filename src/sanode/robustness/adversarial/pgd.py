@@ -57,7 +57,9 @@ class AttackResult:
         }
 
 
-def input_gradient(target: AttackTarget, x: Tensor, y: Tensor, loss: str = "margin", *, generator=None) -> Tensor:
+def input_gradient(
+    target: AttackTarget, x: Tensor, y: Tensor, loss: str = "margin", *, generator: torch.Generator | None = None
+) -> Tensor:
     """∇_x of the summed per-example ``loss``: through an attractor model, the adjoint at t = 0."""
     xg = x.detach().to(target.dtype).requires_grad_(True)
     with torch.enable_grad():
@@ -66,15 +68,27 @@ def input_gradient(target: AttackTarget, x: Tensor, y: Tensor, loss: str = "marg
     return grad
 
 
-def evaluate_inputs(target: AttackTarget, x_adv: Tensor, y: Tensor, *, generator=None, batch_size: int = 500) -> AttackResult:
+def evaluate_inputs(
+    target: AttackTarget, x_adv: Tensor, y: Tensor, *, generator: torch.Generator | None = None, batch_size: int = 500
+) -> AttackResult:
     """Score given inputs with the model's own randomness."""
     parts = [target.predict(x_adv[i : i + batch_size], generator=generator) for i in range(0, len(x_adv), batch_size)]
     preds = torch.cat(parts, dim=1) if parts else torch.empty(1, 0, dtype=torch.int64)
     return AttackResult(x_adv, preds.to(y.device), y)
 
 
-def _run(target: AttackTarget, x: Tensor, y: Tensor, ball: Ball, *, steps: int, alpha: float, loss: str,
-         random_start: bool, generator: torch.Generator | None) -> Tensor:
+def _run(
+    target: AttackTarget,
+    x: Tensor,
+    y: Tensor,
+    ball: Ball,
+    *,
+    steps: int,
+    alpha: float,
+    loss: str,
+    random_start: bool,
+    generator: torch.Generator | None,
+) -> Tensor:
     """One PGD run: the best iterate per example by margin."""
     x_cur = ball.random_start(x, generator) if random_start else x.clone()
     best, best_margin = x_cur.clone(), torch.full((len(x),), float("-inf"), dtype=x.dtype)
@@ -148,8 +162,17 @@ def pgd(
             idx = torch.nonzero(score > 0).squeeze(1)
             if len(idx) == 0:
                 break
-            x_r = _run(target, xb[idx], yb[idx], ball, steps=steps, alpha=alpha, loss=losses[r % len(losses)],
-                       random_start=random_start, generator=generator)
+            x_r = _run(
+                target,
+                xb[idx],
+                yb[idx],
+                ball,
+                steps=steps,
+                alpha=alpha,
+                loss=losses[r % len(losses)],
+                random_start=random_start,
+                generator=generator,
+            )
             preds = target.predict(x_r, generator=eval_generator)
             new_score = (preds == yb[idx]).double().mean(0)
             won = new_score < score[idx]
@@ -161,10 +184,31 @@ def pgd(
     return AttackResult(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts], dim=1), y)
 
 
-def fgsm(target: AttackTarget, x: Tensor, y: Tensor, *, norm: str = "linf", eps: float, loss: str | None = None,
-         generator: torch.Generator | None = None, eval_generator: torch.Generator | None = None,
-         batch_size: int = 500) -> AttackResult:
+def fgsm(
+    target: AttackTarget,
+    x: Tensor,
+    y: Tensor,
+    *,
+    norm: str = "linf",
+    eps: float,
+    loss: str | None = None,
+    generator: torch.Generator | None = None,
+    eval_generator: torch.Generator | None = None,
+    batch_size: int = 500,
+) -> AttackResult:
     """The fast gradient (sign) method: one step of length ε from the clean input, x + ε dir(∇L)."""
-    return pgd(target, x, y, norm=norm, eps=eps, steps=1, restarts=1, step_size=eps, random_start=False,
-               losses=(loss or target.losses[0],), generator=generator, eval_generator=eval_generator,
-               batch_size=batch_size)
+    return pgd(
+        target,
+        x,
+        y,
+        norm=norm,
+        eps=eps,
+        steps=1,
+        restarts=1,
+        step_size=eps,
+        random_start=False,
+        losses=(loss or target.losses[0],),
+        generator=generator,
+        eval_generator=eval_generator,
+        batch_size=batch_size,
+    )

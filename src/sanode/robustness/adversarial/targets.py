@@ -57,6 +57,8 @@ class AttackTarget(Protocol):
     dtype: torch.dtype
     losses: tuple[str, ...]
     stochastic: bool
+    eot: int
+    eval_realisations: int
 
     def logits(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """Differentiable class scores (n, K), averaged over the EOT realisations."""
@@ -81,10 +83,16 @@ class LogitsTarget:
 
     losses: tuple[str, ...] = ("margin", "ce")
     stochastic = False
+    eot = 1
+    eval_realisations = 1
 
     def __init__(self, module: nn.Module, n_classes: int | None = None):
         self.module = module.eval()
-        self.n_classes = check_positive_int("n_classes", n_classes if n_classes is not None else module.n_classes)
+        if n_classes is None:
+            n_classes = getattr(module, "n_classes", None)
+            if not isinstance(n_classes, int):
+                raise ValueError(f"{type(module).__name__} has no integer n_classes; pass n_classes=")
+        self.n_classes = check_positive_int("n_classes", n_classes)
         param = next(module.parameters(), None)
         self.dtype = param.dtype if param is not None else torch.get_default_dtype()
 
