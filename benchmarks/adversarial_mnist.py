@@ -37,6 +37,7 @@ from sanode.training import load_data
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cvfr", action="append", default=[], help="CVFR run directory (repeatable); label = folder name")
+    p.add_argument("--data-run", help="a run directory whose config fixes the dataset, without attacking it")
     p.add_argument("--baselines", default="mlp,node")
     p.add_argument("--baseline-epochs", type=int, default=5)
     p.add_argument("--n", type=int, default=500, help="the first N test images")
@@ -60,6 +61,8 @@ def main() -> None:
         models[Path(run).name] = model
         if data is None:
             data = load_data(config)
+    if data is None and args.data_run:
+        data = load_data(load_model(args.data_run)[1])
     if data is None:
         raise SystemExit("give at least one --cvfr run (its config fixes the dataset)")
     for name in [b for b in args.baselines.split(",") if b]:
