@@ -20,6 +20,8 @@ Table rows are flat dicts ready for CSV/JSON (:func:`write_table`), with the col
 Modules: :mod:`~sanode.robustness.predict` (the adapters), :mod:`~sanode.robustness.scoring`
 (realisations and votes), :mod:`~sanode.robustness.sweeps` (the attack and corruption tables),
 :mod:`~sanode.robustness.tables` (CSV/JSON output), :mod:`~sanode.robustness.plots` (the figure).
+Worst-case (gradient-based and black-box) attacks with the gradient-masking checks live in the
+subpackage :mod:`sanode.robustness.adversarial`.
 """
 
 from sanode.robustness.plots import plot_accuracy_vs_p
