@@ -141,6 +141,9 @@ class TrainConfig:
     time_budget_s: float | None = None  # start no new epoch once this much wall time has passed
     seed: int = 0
     dtype: str = "float32"
+    # issue 16: loss at several times / at the fixed point / stability margins (sanode.training.losses.Objective);
+    # None is paper 1's loss at T alone
+    objective: dict[str, Any] | None = None
 
 
 @dataclass

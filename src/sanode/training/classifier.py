@@ -28,6 +28,7 @@ from sanode.evaluate import evaluate
 from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
 from sanode.training.fit import NonFiniteLoss, adam, fit
+from sanode.training.losses import Objective
 from sanode.training.resume import Progress, TrainingState, restore_checkpoint, save_checkpoint
 
 EpochHook = Callable[[int, AttractorClassifier, dict[str, Any]], None]
@@ -138,6 +139,8 @@ def _train(
     model.to(ctx.device)
     distributed.broadcast_parameters(model, ctx)
     params = list(model.parameters())
+    objective = Objective.from_config(tc.objective)
+    batches = [0]  # batch counter for terms evaluated every few batches
     opt, sched = adam(params, tc.lr, schedule=tc.lr_schedule, epochs=tc.epochs)
     live = TrainingState(
         model,
@@ -158,12 +161,17 @@ def _train(
         run.init(config)
         run.metrics_path.unlink(missing_ok=True)
 
-    def batch_loss(batch: tuple[Tensor, ...]) -> Tensor:
+    def batch_loss(batch: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, dict[str, float]]:
         xb, yb = batch
         part = distributed.shard(len(yb), ctx.rank, ctx.world_size)  # this rank's rows of the global batch
         with distributed.autocast(ctx.device, amp):
             try:
-                return model.loss(model(xb[part], generator=live.noise), yb[part], tc.loss_space)
+                batches[0] += 1
+                if objective.plain:
+                    return model.loss(model(xb[part], generator=live.noise), yb[part], tc.loss_space)
+                return objective.loss(
+                    model, xb[part], yb[part], space=tc.loss_space, generator=live.noise, batch_index=batches[0] - 1
+                )
             except PlantingError as err:
                 raise TrainingDiverged(f"epoch {state.epoch + 1}: {err}; {_kept(run)}") from err
 
