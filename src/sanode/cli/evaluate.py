@@ -8,6 +8,7 @@ from typing import Any
 
 from sanode import distributed
 from sanode.cli._common import accuracies, add_device_flag, add_json_flag, emit, score_table
+from sanode.cli.settle import add_settle_options, settled_report
 from sanode.evaluate import evaluate
 from sanode.io.load import load_model
 from sanode.training import load_data
@@ -41,11 +42,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "undecided_fraction": scores["undecided_fraction"],
             "per_class_accuracy": scores["per_class_accuracy"],
             "confusion_matrix": scores["confusion_matrix"],
+            **_settled(args, model, data, config),
             "wall_seconds": time.perf_counter() - t0,
         },
         args.json,
     )
     return 0
+
+
+def _settled(args: argparse.Namespace, model: Any, data: Any, config: Any) -> dict[str, Any]:
+    """With ``--settle``: the settled state's accuracy (nearest rule first), unsettled = wrong."""
+    if not args.settle:
+        return {}
+    threshold = args.threshold or config.eval.threshold
+    report, _ = settled_report(model, data.x, data.y, tol=args.tol, cap=args.cap, radius=args.radius, threshold=threshold)
+    if not args.json:
+        print(
+            f"settled (t → ∞, ‖F‖∞ < {args.tol:g}, cap {args.cap:g} T): nearest {report['settled_acc_nearest']:.4f}, "
+            f"inner product {report['settled_acc_inner_product']:.4f}, unsettled {report['unsettled_fraction']:.4f}, "
+            f"elsewhere {report['elsewhere_fraction']:.4f}"
+        )
+    return {"settled": report}
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -59,6 +76,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="integrate this many times the trained horizon (same dt): 3 checks that x(T) is an attractor",
     )
+    p.add_argument("--settle", action="store_true", help="also integrate to the settled state (t → ∞) and score it")
+    add_settle_options(p)
     add_device_flag(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate)

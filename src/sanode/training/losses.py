@@ -115,7 +115,7 @@ class Objective:
         """The batch's objective and its terms (for the epoch record)."""
         if self.plain:
             loss = model.loss(model(x0, generator=generator), labels, space)
-            return loss, {"loss": float(loss)}
+            return loss, {"loss": float(loss.detach())}
         model.check_input(x0)
         field = model.drift.frozen()
         factors = list(self.times)
@@ -135,21 +135,21 @@ class Objective:
         )
         per_time = torch.stack([model.loss(s, labels, space) for s in states])
         total = per_time.mean()
-        terms = {"loss_times": float(total)}
+        terms = {"loss_times": float(total.detach())}
         if self.fixed_point > 0:
             x_star = fixed_point(field, states[-1], tol=self.fixed_point_tol)
             fp = model.loss(implicit_fixed_point(field, x_star), labels, space)
             total = total + self.fixed_point * fp
-            terms["loss_fixed_point"] = float(fp)
+            terms["loss_fixed_point"] = float(fp.detach())
         if self.margin is not None and batch_index % self.margin_every == 0:
             pen = margin_penalty(field, model.attractors, self.margin)
             total = total + self.margin_weight * pen
-            terms["loss_margin"] = float(pen)
+            terms["loss_margin"] = float(pen.detach())
         if self.union_margin is not None and batch_index % self.margin_every == 0:
             pen = union_penalty(field, model.attractors, self.union_margin, self.union_samples, generator)
             total = total + self.union_weight * pen
-            terms["loss_union"] = float(pen)
-        terms["loss"] = float(total)
+            terms["loss_union"] = float(pen.detach())
+        terms["loss"] = float(total.detach())
         return total, terms
 
 
