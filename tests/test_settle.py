@@ -254,3 +254,42 @@ def test_support_spectrum_is_the_dense_spectrum_and_the_margin_penalty():
     assert g is None or torch.isfinite(g).all()
     u = union_penalty(field, model.attractors, 5.0, 3, torch.Generator().manual_seed(0))
     assert float(u) > 0
+
+
+# ------------------------------------------------------------------------------ trainer and CLI
+
+QUICK = ["data.n_train=300", "data.n_test=200", "train.epochs=1", "solver.steps=10", "solver.dt=0.3"]
+
+
+def test_trainer_objective_settled_headline_and_cli(tmp_path, capsys):
+    import json
+
+    from sanode import cli
+
+    run = tmp_path / "run"
+    sets = QUICK + ['train.objective={"times": [1, 2], "margin": 0.05}', "eval.settle=true"]
+    args = ["train", "--quiet", "--run-dir", str(run)] + sum((["--set", s] for s in sets), [])
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "settled accuracy (t → ∞, nearest attractor)" in printed
+    res = json.loads((run / "results.json").read_text())
+    assert 0 <= res["test"]["settled_acc_nearest"] <= 1 and "unsettled_fraction" in res["test"]
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "train_loss_margin" in metrics[0] and "train_loss_times" in metrics[0]
+
+    assert cli.main(["settle", str(run), "--census", "--max-order", "2", "--json", "--figures", str(tmp_path / "f")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["n"] == 200 and out["settled_acc_nearest"] == pytest.approx(res["test"]["settled_acc_nearest"])
+    assert set(out["census"]) >= {"union_fraction", "spurious_fraction", "unsettled_fraction"}
+    assert "1" in out["accuracy_by_horizon_nearest"] and "100" in out["accuracy_by_horizon_nearest"]
+    assert (tmp_path / "f" / "census.png").exists()
+    assert cli.main(["evaluate", str(run), "--settle", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert ev["settled"]["settled_acc_nearest"] == pytest.approx(out["settled_acc_nearest"])
+
+
+def test_horizon_figure(tmp_path):
+    from sanode.report.settle_figures import horizon_figure
+
+    path = horizon_figure({"a": ([1, 10, 100], [0.9, 0.5, 0.2], 0.2), "b": ([1, 10], [0.9, 0.9], 0.9)}, tmp_path / "h.png")
+    assert path.exists() and path.stat().st_size > 1000

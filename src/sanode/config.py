@@ -150,6 +150,9 @@ class TrainConfig:
 class EvalConfig:
     threshold: float = 0.1  # RMS distance for the conservative readout
     batch_size: int = 2000
+    # issue 16: also integrate the test inputs until ‖F‖∞ < 1e-4 (cap 100 T) and report the settled
+    # state's accuracy (nearest-attractor rule first) as the headline
+    settle: bool = False
 
 
 @dataclass

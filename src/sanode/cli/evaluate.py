@@ -51,8 +51,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _settled(args: argparse.Namespace, model: Any, data: Any, config: Any) -> dict[str, Any]:
-    """With ``--settle``: the settled state's accuracy (nearest rule first), unsettled = wrong."""
-    if not args.settle:
+    """With ``--settle`` (or ``eval.settle`` in the run's config): the settled state's accuracy (nearest rule first), unsettled = wrong."""
+    if not (args.settle or config.eval.settle):
         return {}
     threshold = args.threshold or config.eval.threshold
     report, _ = settled_report(model, data.x, data.y, tol=args.tol, cap=args.cap, radius=args.radius, threshold=threshold)

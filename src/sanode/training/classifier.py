@@ -19,6 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from sanode import distributed
+from sanode.analysis.settle import settle, settle_scores
 from sanode.analysis.stability import fixed_point_residuals, stability
 from sanode.build import build_classifier, resolve_dtype
 from sanode.config import RunConfig
@@ -182,6 +183,7 @@ def _train(
     def end_of_epoch(done: dict[str, Any]) -> bool:
         state.epoch = done["epoch"]
         record: dict[str, Any] = {"epoch": done["epoch"], "train_loss": done["loss"], "lr": done["lr"]}
+        record.update({f"train_{k}": v for k, v in done.items() if k.startswith("loss_")})  # objective terms
         if ctx.is_main and splits.val is not None and len(splits.val):
             record.update(_validate(model, splits.val, config, state))
         record["seconds"] = time.perf_counter() - t0
@@ -272,6 +274,10 @@ def final_report(model: AttractorClassifier, splits: Splits, config: RunConfig, 
         loss_space=config.train.loss_space,
         generator=_eval_generator(config, model),
     )
+    if config.eval.settle:
+        result = settle(model, splits.test.x, batch_size=config.eval.batch_size, generator=_eval_generator(config, model))
+        settled = settle_scores(result, splits.test.y, model.attractors, threshold=config.eval.threshold)
+        test.update({k: v for k, v in settled.items() if not k.startswith("T_")})
     spectra = stability(model.drift, model.attractors)
     residual = fixed_point_residuals(model.drift, model.attractors, torch.float32)
     return {

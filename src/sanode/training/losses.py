@@ -30,7 +30,7 @@ from torch import Tensor
 
 from sanode.dynamics.drift import FrozenDrift
 from sanode.model import AttractorClassifier
-from sanode.solvers import TimeGrid, integrate
+from sanode.solvers import Compiled, TimeGrid, integrate
 from sanode.solvers.steady import fixed_point, implicit_fixed_point
 
 __all__ = ["Objective", "support_spectrum"]
@@ -129,7 +129,7 @@ class Objective:
             grid=TimeGrid(model.dt, indices[-1]),
             solver=model.solver,
             noise=model.noise,
-            backend=model.backend if not isinstance(model.backend, str) or model.backend != "compiled" else "auto",
+            backend="auto" if isinstance(model.backend, Compiled) or model.backend == "compiled" else model.backend,
             generator=generator,
             save_at=indices,
         )
