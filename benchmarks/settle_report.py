@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from sanode.analysis.census import census, union_states
-from sanode.cli.settle import DEFAULT_HORIZONS, settled_report
+from sanode.cli.settle import settled_report
 from sanode.io.load import load_model
 from sanode.report.settle_figures import census_figure, horizon_figure
 from sanode.training import load_data
@@ -53,8 +53,25 @@ def main() -> None:
         if a.census_dir and splits.test.image_shape is not None:
             slug = label.replace(" ", "_").replace("/", "-")
             census_figure(model.attractors, points, splits.test.image_shape, Path(a.census_dir) / f"census-{slug}.png")
-        print(label, json.dumps({k: rep[k] for k in ("T_acc_nearest", "settled_acc_nearest", "settled_acc_inner_product",
-              "T_acc_inner_product", "T_acc_threshold", "elsewhere_fraction", "unsettled_fraction")}), json.dumps(summary), flush=True)
+        print(
+            label,
+            json.dumps(
+                {
+                    k: rep[k]
+                    for k in (
+                        "T_acc_nearest",
+                        "settled_acc_nearest",
+                        "settled_acc_inner_product",
+                        "T_acc_inner_product",
+                        "T_acc_threshold",
+                        "elsewhere_fraction",
+                        "unsettled_fraction",
+                    )
+                }
+            ),
+            json.dumps(summary),
+            flush=True,
+        )
     if a.figure:
         horizon_figure(curves, a.figure)
     Path(a.out).write_text(json.dumps(out, indent=1))

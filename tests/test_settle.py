@@ -17,8 +17,7 @@ from sanode.coupling import ProjectorCoupling, SpectralCoupling
 from sanode.dynamics import Drift, HillFilter, LinearDecay
 from sanode.model import AttractorClassifier
 from sanode.noise import AdditiveNoise
-from sanode.solvers import integrate
-from sanode.solvers import steady
+from sanode.solvers import integrate, steady
 from sanode.solvers.steady import adjoint_solve, fixed_point, implicit_fixed_point
 from sanode.training.losses import Objective, margin_penalty, support_spectrum, union_penalty
 
@@ -52,7 +51,9 @@ def block_model(coupling: str = "projector", k: int = 3, n: int = 12, noise=None
 @pytest.mark.parametrize("coupling", ["projector", "spectral"])
 def test_settle_returns_each_planted_attractor_for_inputs_placed_on_it(coupling):
     model = block_model(coupling)
-    x0 = model.attractors + 0.01 * torch.randn(model.attractors.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x0 = model.attractors + 0.01 * torch.randn(
+        model.attractors.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     res = settle(model, x0, tol=1e-8)
     assert bool(res.settled.all())
     assert torch.equal(res.nearest, torch.arange(model.n_classes))
@@ -211,8 +212,14 @@ def test_multi_time_loss_on_the_fused_path_equals_plain_autograd(coupling, noise
         grads[backend] = torch.autograd.grad(loss, list(model.drift.coupling.parameters()), allow_unused=True)
         # the same as the mean of three separate model losses on the plain loop
         path = integrate(
-            model.drift.frozen(), x0, dt=model.dt, steps=80, backend="autograd", noise=noise_obj,
-            generator=torch.Generator().manual_seed(9), trajectory=True,
+            model.drift.frozen(),
+            x0,
+            dt=model.dt,
+            steps=80,
+            backend="autograd",
+            noise=noise_obj,
+            generator=torch.Generator().manual_seed(9),
+            trajectory=True,
         )
         ref = torch.stack([model.loss(path[s], labels) for s in (20, 40, 80)]).mean()
         assert math.isclose(float(loss), float(ref), rel_tol=1e-12)

@@ -88,9 +88,7 @@ def newton(field: FrozenDrift, x: Tensor, *, tol: float = 1e-10, max_iter: int =
 
 
 @torch.no_grad()
-def union_states(
-    drift: Drift, attractors: Tensor, *, max_order: int | None = 3, tol: float = 1e-6
-) -> list[FixedPoint]:
+def union_states(drift: Drift, attractors: Tensor, *, max_order: int | None = 3, tol: float = 1e-6) -> list[FixedPoint]:
     """The unions u_S = max_{k∈S} x^s_k for 2 ≤ |S| ≤ ``max_order`` (None: all) that are fixed points.
 
     Evaluated before any data: which of them the planting makes fixed points, and whether stable.

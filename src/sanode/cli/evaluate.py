@@ -51,7 +51,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _settled(args: argparse.Namespace, model: Any, data: Any, config: Any) -> dict[str, Any]:
-    """With ``--settle`` (or ``eval.settle`` in the run's config): the settled state's accuracy (nearest rule first), unsettled = wrong."""
+    """With ``--settle`` (or ``eval.settle`` in the run's config): the settled state's accuracy
+    (nearest rule first), unsettled inputs counted wrong."""
     if not (args.settle or config.eval.settle):
         return {}
     threshold = args.threshold or config.eval.threshold

@@ -29,7 +29,14 @@ DEFAULT_HORIZONS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0)
 
 
 def settled_report(
-    model: Any, x: torch.Tensor, y: torch.Tensor, *, tol: float, cap: float, radius: float, threshold: float,
+    model: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    tol: float,
+    cap: float,
+    radius: float,
+    threshold: float,
     horizons: tuple[float, ...] = DEFAULT_HORIZONS,
 ) -> tuple[dict[str, Any], Any]:
     """Settled scores and accuracy at each horizon t/T (nearest rule); returns (report, SettleResult)."""
@@ -54,7 +61,10 @@ def _print(report: dict[str, Any]) -> None:
         f"elsewhere {report['elsewhere_fraction']:.4f}); unsettled {report['unsettled_fraction']:.4f}; "
         f"median time to settle {report['median_settle_time']:.3g}"
     )
-    print("accuracy by horizon t/T (nearest): " + ", ".join(f"{k}: {v:.4f}" for k, v in report["accuracy_by_horizon_nearest"].items()))
+    print(
+        "accuracy by horizon t/T (nearest): "
+        + ", ".join(f"{k}: {v:.4f}" for k, v in report["accuracy_by_horizon_nearest"].items())
+    )
 
 
 def cmd_settle(args: argparse.Namespace) -> int:

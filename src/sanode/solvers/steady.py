@@ -36,7 +36,9 @@ __all__ = ["ImplicitFixedPoint", "adjoint_solve", "fixed_point", "implicit_fixed
 DENSE_MAX_NODES = 128
 
 
-def _stepper(rate: float | None, dt: float, linear: Callable[[Tensor], Tensor], full: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+def _stepper(
+    rate: float | None, dt: float, linear: Callable[[Tensor], Tensor], full: Callable[[Tensor], Tensor]
+) -> Callable[[Tensor], Tensor]:
     """x ← e^{−γΔt} x + (1 − e^{−γΔt})/γ · linear(x) for a decay γ; x + Δt full(x) otherwise."""
     if rate is not None and rate > 0:
         decay = math.exp(-rate * dt)

@@ -86,7 +86,8 @@ class Objective:
         unknown = set(raw) - known - {"kind"}
         if unknown:
             raise ValueError(f"unknown train.objective keys {sorted(unknown)}; valid: {', '.join(sorted(known))}")
-        return cls(**{k: (tuple(v) if k == "times" else v) for k, v in raw.items() if k != "kind"})
+        settings: dict[str, Any] = {k: (tuple(v) if k == "times" else v) for k, v in raw.items() if k != "kind"}
+        return cls(**settings)
 
     @property
     def plain(self) -> bool:
