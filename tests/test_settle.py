@@ -19,7 +19,7 @@ from sanode.model import AttractorClassifier
 from sanode.noise import AdditiveNoise
 from sanode.solvers import integrate, steady
 from sanode.solvers.steady import adjoint_solve, fixed_point, implicit_fixed_point
-from sanode.training.losses import Objective, margin_penalty, support_spectrum, union_penalty
+from sanode.training.losses import Objective, free_spectrum, margin_penalty, support_spectrum, union_penalty
 
 C = 0.125
 
@@ -259,8 +259,21 @@ def test_support_spectrum_is_the_dense_spectrum_and_the_margin_penalty():
     assert float(pen) > 0
     (g,) = torch.autograd.grad(pen, [model.drift.coupling.mu_free], allow_unused=True)
     assert g is None or torch.isfinite(g).all()
-    u = union_penalty(field, model.attractors, 5.0, 3, torch.Generator().manual_seed(0))
+    u = union_penalty(model.drift.frozen(), model.attractors, 5.0, 3, torch.Generator().manual_seed(0))
     assert float(u) > 0
+    (gu,) = torch.autograd.grad(u, [model.drift.coupling.psi_free])
+    assert float(gu.abs().max()) > 0  # the free eigenvalues move (the planted one cannot)
+
+
+def test_free_spectrum_is_the_union_spectrum_less_the_planted_directions():
+    model = block_model("projector")
+    field = model.drift.frozen()
+    for subset in ([0, 1], [0, 1, 2]):
+        u = model.attractors[subset].amax(0)
+        full = sorted(support_spectrum(field, u).real.tolist())
+        free = free_spectrum(field, u, model.attractors[subset]).real.tolist()
+        planted = -1.0 + HillFilter(C).derivative(model.attractors.max()).item()  # g′ + βλ h′(x_p)
+        assert sorted(free + [planted] * len(subset)) == pytest.approx(full, abs=1e-9)
 
 
 # ------------------------------------------------------------------------------ trainer and CLI

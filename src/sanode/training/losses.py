@@ -184,10 +184,29 @@ def margin_penalty(field: FrozenDrift, attractors: Tensor, margin: float) -> Ten
     return torch.nan_to_num(total)
 
 
+def free_spectrum(field: FrozenDrift, x: Tensor, planted: Tensor, *, min_slope: float = 1e-12) -> Tensor:
+    """Eigenvalues of J(x) on the support of h′, less the planted directions ``planted`` (m, N).
+
+    At a union of one-letter class blocks each planted pattern is an eigenvector of J (eigenvalue
+    g′(x_p) + βλ h′(x_p), the same for every A); with V an orthonormal basis of their span and W of
+    its complement, J = [[μ I, ·], [0, Wᵀ J W]] in the basis [V, W], so the eigenvalues the coupling
+    can move are those of Wᵀ J W.
+    """
+    slope = field.filter.derivative(x)
+    support = torch.nonzero(slope.abs() > min_slope).flatten()
+    sub = field.beta * field.matrix[support][:, support] * slope[support].unsqueeze(0)
+    sub = (sub + torch.diag(field.reaction.derivative(x)[support])).double()
+    v = planted[:, support].double().T
+    q, _ = torch.linalg.qr(v, mode="complete")
+    w = q[:, v.shape[1] :]
+    return torch.linalg.eigvals(w.T @ sub @ w)
+
+
 def union_penalty(
     field: FrozenDrift, attractors: Tensor, margin: float, samples: int, generator: torch.Generator | None
 ) -> Tensor:
-    """Σ_S relu(m_u − max Re λ(J(u_S)))² over ``samples`` random unions u_S (|S| ≥ 2) of planted patterns."""
+    """Σ_S relu(m_u − max Re λ_free(J(u_S)))² over ``samples`` random unions u_S (|S| ≥ 2) of planted
+    patterns, λ_free the eigenvalues the coupling can move (:func:`free_spectrum`)."""
     k = attractors.shape[0]
     gen = _cpu_generator(generator) if generator is not None else None
     total = field.matrix.sum() * 0.0
@@ -199,7 +218,8 @@ def union_penalty(
         subset = torch.randperm(k, generator=gen)[:order]
         u = pats[subset].amax(0)
         with torch.no_grad():
-            top = float(support_spectrum(field, u).real.max())
+            top = float(free_spectrum(field, u, pats[subset]).real.max())
         if top < margin:
-            total = total + torch.relu(margin - support_spectrum(field, u).real.max()).pow(2).to(total.dtype)
+            gap = margin - free_spectrum(field, u, pats[subset]).real.max()
+            total = total + torch.relu(gap).pow(2).to(total.dtype)
     return torch.nan_to_num(total)
