@@ -61,7 +61,11 @@ class FusedAdjoint(Backend):
     def refusal(self, problem: Problem) -> str | None:
         """A field that is not a FrozenDrift, another scheme, or a noise without a generator on a
         device whose default generator the adjoint cannot replay. Several output times
-        (``save_at``) are taken: see :meth:`run`."""
+        (``save_at``) are taken (see :meth:`run`), but not the whole path: ``trajectory=True``
+        would run one fused segment per step, slower than the plain loop it replaces."""
+        save_at = problem.save_at
+        if save_at is not None and len(save_at) == problem.grid.steps + 1 and problem.grid.steps > 1:
+            return "trajectory=True (every step) needs the plain loop; the fused adjoint takes a few output times (save_at)"
         if not isinstance(problem.field, FrozenDrift):
             return f"the fused path needs a FrozenDrift field (Drift.frozen()), got {type(problem.field).__name__}"
         scheme = problem.scheme
