@@ -138,8 +138,8 @@ class Objective:
         total = per_time.mean()
         terms = {"loss_times": float(total.detach())}
         if self.fixed_point > 0:
-            x_star = fixed_point(field, states[-1], tol=self.fixed_point_tol)
-            fp = model.loss(implicit_fixed_point(field, x_star), labels, space)
+            x_star = fixed_point(field, states[-1].detach(), tol=self.fixed_point_tol, t_max=50.0)
+            fp = model.loss(implicit_fixed_point(field, x_star, tol=1e-6, max_iter=1000), labels, space)
             total = total + self.fixed_point * fp
             terms["loss_fixed_point"] = float(fp.detach())
         if self.margin is not None and batch_index % self.margin_every == 0:
