@@ -51,7 +51,7 @@ def main() -> None:
         hs = [float(h) for h in rep["accuracy_by_horizon_nearest"]]
         curves[label] = (hs, list(rep["accuracy_by_horizon_nearest"].values()), rep["settled_acc_nearest"])
         if a.census_dir and splits.test.image_shape is not None:
-            slug = label.replace(" ", "_").replace("/", "-")
+            slug = "".join(ch if ch.isalnum() else "-" for ch in label).strip("-")
             census_figure(model.attractors, points, splits.test.image_shape, Path(a.census_dir) / f"census-{slug}.png")
         print(
             label,
