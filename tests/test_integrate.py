@@ -129,7 +129,8 @@ def test_save_at_on_the_autograd_backend_is_the_sliced_trajectory(noise):
 
     def run(**kwargs: object) -> Tensor:
         gen = torch.Generator().manual_seed(4)
-        return integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise_obj, generator=gen, **kwargs)
+        # the plain loop by name: "auto" takes the fused segments for save_at while x0 requires grad
+        return integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise_obj, generator=gen, backend="autograd", **kwargs)
 
     saved = run(save_at=save_at)
     path = run(trajectory=True)
@@ -144,13 +145,32 @@ def test_save_at_on_the_autograd_backend_is_the_sliced_trajectory(noise):
         run(trajectory=True, save_at=[1])
 
 
-def test_the_fused_backend_refuses_save_at_clearly():
-    with pytest.raises(FusedPathUnavailable, match="x\\(T\\) only.*save_at") as info:
-        integrate(make_drift().frozen(), x0_for(True), dt=DT, steps=STEPS, backend="fused", save_at=[2, STEPS])
-    assert "backend='autograd'" in str(info.value)
-    # "auto" takes the plain loop for it, even while training
-    out = integrate(make_drift().frozen(), x0_for(True), dt=DT, steps=STEPS, save_at=[2, STEPS])
-    assert out.shape == (2, 4, N)
+@pytest.mark.parametrize("noise", [None, "damped", "additive"])
+def test_the_fused_backend_takes_save_at_with_autograds_values_and_gradients(noise):
+    """A loss at several times on the fused path: the extra ∂L/∂x_k enter the adjoint recursion at
+    each saved step, and the gradient equals the plain loop's (issue 16, 3a)."""
+    drift = make_drift()
+    noise_obj = {None: None, "damped": DampedNoise(tiny_patterns(3, N), 0.3), "additive": AdditiveNoise(N, 0.1)}[noise]
+    if noise_obj is not None:
+        noise_obj = noise_obj.double()
+    x0 = x0_for(grad=True)
+    save_at = [0, 2, 5, STEPS]
+    weights = torch.tensor([0.5, 1.0, -2.0, 3.0], dtype=torch.float64).view(4, 1, 1)
+
+    def run(backend: str) -> tuple[Tensor, tuple[Tensor, ...]]:
+        gen = torch.Generator().manual_seed(4)
+        out = integrate(drift.frozen(), x0, dt=DT, steps=STEPS, noise=noise_obj, generator=gen, backend=backend, save_at=save_at)
+        grads = torch.autograd.grad((weights * out**2).sum(), [x0, drift.coupling.free])
+        return out, grads
+
+    fused, g_fused = run("fused")
+    plain, g_plain = run("autograd")
+    assert fused.shape == (4, 4, N)
+    assert torch.allclose(fused, plain, rtol=1e-12, atol=1e-14)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-13) for a, b in zip(g_fused, g_plain))
+    # "auto" takes the fused adjoint for it while training
+    problem_ = Problem(drift.frozen(), x0, TimeGrid(DT, STEPS), get_solver("euler"), None, None, tuple(save_at))
+    assert isinstance(choose_backend(problem_), FusedAdjoint)
 
 
 # ------------------------------------------------------------------------------ schemes and noises
@@ -242,7 +262,7 @@ def test_auto_picks_the_fused_adjoint_exactly_when_documented():
     detached_noisy = Problem(detached.field, x0_for(), detached.grid, detached.scheme, learnable)
     assert isinstance(choose_backend(detached_noisy), FusedAdjoint)  # the noise's G requires grad
     assert isinstance(choose_backend(problem(drift, x0_for(True), scheme="heun")), Autograd)  # unsupported scheme
-    assert isinstance(choose_backend(problem(drift, x0_for(True), save_at=(0, STEPS))), Autograd)  # several times
+    assert isinstance(choose_backend(problem(drift, x0_for(True), save_at=(0, STEPS))), FusedAdjoint)  # several times: segments
 
 
 def test_backend_names_objects_and_unknown_names():

@@ -141,12 +141,18 @@ class TrainConfig:
     time_budget_s: float | None = None  # start no new epoch once this much wall time has passed
     seed: int = 0
     dtype: str = "float32"
+    # issue 16: loss at several times / at the fixed point / stability margins (sanode.training.losses.Objective);
+    # None is paper 1's loss at T alone
+    objective: dict[str, Any] | None = None
 
 
 @dataclass
 class EvalConfig:
     threshold: float = 0.1  # RMS distance for the conservative readout
     batch_size: int = 2000
+    # issue 16: also integrate the test inputs until ‖F‖∞ < 1e-4 (cap 100 T) and report the settled
+    # state's accuracy (nearest-attractor rule first) as the headline
+    settle: bool = False
 
 
 @dataclass

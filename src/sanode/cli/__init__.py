@@ -1,5 +1,5 @@
 """The ``sanode`` command: train, evaluate, stability, attack, robustness, repeat, curves, configs,
-reproduce, sweep, lna, generate.
+reproduce, sweep, lna, generate, settle.
 
 Every command accepts ``--json``: its last stdout line is then one JSON object with its results.
 
@@ -25,6 +25,7 @@ from sanode.cli import (
     repeat,
     reproduce,
     robustness,
+    settle,
     stability,
     sweep,
     train,
@@ -33,7 +34,7 @@ from sanode.training import TrainingDiverged
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = (train, evaluate, stability, attack, repeat, curves, configs, reproduce, robustness, generate, lna, sweep)
+COMMANDS = (train, evaluate, settle, stability, attack, repeat, curves, configs, reproduce, robustness, generate, lna, sweep)
 """One module per sub-command, in the order ``sanode --help`` lists them; each has ``add_parser(subparsers)``."""
 
 

@@ -107,6 +107,13 @@ def score_table(scores: dict[str, Any], stab: list[dict[str, Any]] | None) -> st
         f"test accuracy  inner product {scores['acc_inner_product']:.4f}  nearest {scores['acc_nearest']:.4f}  "
         f"threshold {scores['acc_threshold']:.4f} (undecided {scores['undecided_fraction']:.4f})"
     ]
+    if "settled_acc_nearest" in scores:  # the answer at t → ∞ first (issue 16)
+        lines.insert(
+            0,
+            f"settled accuracy (t → ∞, nearest attractor) {scores['settled_acc_nearest']:.4f}  inner product "
+            f"{scores['settled_acc_inner_product']:.4f}  (unsettled {scores['unsettled_fraction']:.4f}, "
+            f"elsewhere {scores['elsewhere_fraction']:.4f}); at T:",
+        )
     if stab:
         worst = max(s["max_real_eigenvalue"] for s in stab)
         status = {

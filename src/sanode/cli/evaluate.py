@@ -9,6 +9,7 @@ from typing import Any
 
 from sanode import distributed
 from sanode.cli._common import accuracies, add_data_dir_flag, add_device_flag, add_json_flag, emit, score_table, with_data_dir
+from sanode.cli.settle import add_settle_options, settled_report
 from sanode.data import align_splits
 from sanode.evaluate import evaluate
 from sanode.io.load import load_model
@@ -47,11 +48,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "undecided_fraction": scores["undecided_fraction"],
             "per_class_accuracy": scores["per_class_accuracy"],
             "confusion_matrix": scores["confusion_matrix"],
+            **_settled(args, model, data, config),
             "wall_seconds": time.perf_counter() - t0,
         },
         args.json,
     )
     return 0
+
+
+def _settled(args: argparse.Namespace, model: Any, data: Any, config: Any) -> dict[str, Any]:
+    """With ``--settle`` (or ``eval.settle`` in the run's config): the settled state's accuracy
+    (nearest rule first), unsettled inputs counted wrong."""
+    if not (args.settle or config.eval.settle):
+        return {}
+    threshold = args.threshold or config.eval.threshold
+    report, _ = settled_report(model, data.x, data.y, tol=args.tol, cap=args.cap, radius=args.radius, threshold=threshold)
+    if not args.json:
+        print(
+            f"settled (t → ∞, ‖F‖∞ < {args.tol:g}, cap {args.cap:g} T): nearest {report['settled_acc_nearest']:.4f}, "
+            f"inner product {report['settled_acc_inner_product']:.4f}, unsettled {report['unsettled_fraction']:.4f}, "
+            f"elsewhere {report['elsewhere_fraction']:.4f}"
+        )
+    return {"settled": report}
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -66,6 +84,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="integrate this many times the trained horizon (same dt): 3 checks that x(T) is an attractor",
     )
     add_data_dir_flag(p)
+    p.add_argument("--settle", action="store_true", help="also integrate to the settled state (t → ∞) and score it")
+    add_settle_options(p)
     add_device_flag(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_evaluate)

@@ -19,6 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from sanode import distributed
+from sanode.analysis.settle import settle, settle_scores
 from sanode.analysis.stability import fixed_point_residuals, stability
 from sanode.build import build_classifier, resolve_dtype
 from sanode.config import RunConfig
@@ -30,6 +31,7 @@ from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
 from sanode.training.checks import chance_notice, check_config
 from sanode.training.fit import NonFiniteLoss, adam, fit
+from sanode.training.losses import Objective
 from sanode.training.resume import Progress, TrainingState, nonfinite_state, resume_run, save_checkpoint
 
 EpochHook = Callable[[int, AttractorClassifier, dict[str, Any]], None]
@@ -139,6 +141,8 @@ def _train(
     model.to(ctx.device)
     distributed.broadcast_parameters(model, ctx)
     params = list(model.parameters())
+    objective = Objective.from_config(tc.objective)
+    batches = [0]  # batch counter for terms evaluated every few batches
     opt, sched = adam(params, tc.lr, schedule=tc.lr_schedule, epochs=tc.epochs)
     live = TrainingState(
         model,
@@ -157,12 +161,17 @@ def _train(
         run.init(config)
         run.metrics_path.unlink(missing_ok=True)
 
-    def batch_loss(batch: tuple[Tensor, ...]) -> Tensor:
+    def batch_loss(batch: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, dict[str, float]]:
         xb, yb = batch
         part = distributed.shard(len(yb), ctx.rank, ctx.world_size)  # this rank's rows of the global batch
         with distributed.autocast(ctx.device, amp):
             try:
-                return model.loss(model(xb[part], generator=live.noise), yb[part], tc.loss_space)
+                batches[0] += 1
+                if objective.plain:
+                    return model.loss(model(xb[part], generator=live.noise), yb[part], tc.loss_space)
+                return objective.loss(
+                    model, xb[part], yb[part], space=tc.loss_space, generator=live.noise, batch_index=batches[0] - 1
+                )
             except PlantingError as err:
                 raise TrainingDiverged(f"epoch {state.epoch + 1}: {err}; {_kept(run)}") from err
 
@@ -173,6 +182,7 @@ def _train(
     def end_of_epoch(done: dict[str, Any]) -> bool:
         state.epoch = done["epoch"]
         record: dict[str, Any] = {"epoch": done["epoch"], "train_loss": done["loss"], "lr": done["lr"]}
+        record.update({f"train_{k}": v for k, v in done.items() if k.startswith("loss_")})  # objective terms
         if ctx.is_main and splits.val is not None and len(splits.val):
             record.update(_validate(model, splits.val, config, state))
         record["seconds"] = time.perf_counter() - t0
@@ -270,6 +280,10 @@ def final_report(model: AttractorClassifier, splits: Splits, config: RunConfig, 
         loss_space=config.train.loss_space,
         generator=_eval_generator(config, model),
     )
+    if config.eval.settle:
+        result = settle(model, splits.test.x, batch_size=config.eval.batch_size, generator=_eval_generator(config, model))
+        settled = settle_scores(result, splits.test.y, model.attractors, threshold=config.eval.threshold)
+        test.update({k: v for k, v in settled.items() if not k.startswith("T_")})
     spectra = stability(model.drift, model.attractors)
     residual = fixed_point_residuals(model.drift, model.attractors, torch.float32)
     return {

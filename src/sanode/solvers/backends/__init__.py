@@ -58,7 +58,7 @@ def choose_backend(problem: Problem) -> Backend:
     The fused adjoint when all three hold: autograd is recording (``torch.is_grad_enabled()``),
     something the result depends on requires grad (x0, the coupling matrix, or a trainable
     tensor of the noise), and :class:`FusedAdjoint` accepts the problem (a FrozenDrift field,
-    the "euler" or "exp_euler" scheme, x(T) only). Otherwise the plain loop, :class:`Autograd`:
+    the "euler" or "exp_euler" scheme; x(T) or several output times). Otherwise the plain loop, :class:`Autograd`:
     without a graph to record the fused forward buys nothing, and every problem is in its reach.
     :class:`Compiled` is never chosen automatically (it compiles for seconds first); ask for it.
     """

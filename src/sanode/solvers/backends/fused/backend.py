@@ -31,7 +31,8 @@ class FusedAdjoint(Backend):
     Same values (to round-off), same random draws and same gradients as the plain loop;
     gradients reach x0, ``field.matrix`` (and through it the coupling's parameters) and the
     noise's ``trainable_tensors()``. Takes a :class:`~sanode.dynamics.drift.FrozenDrift` field,
-    the "euler" and "exp_euler" schemes, any :class:`~sanode.noise.Noise`, and returns x(T) only.
+    the "euler" and "exp_euler" schemes, any :class:`~sanode.noise.Noise`; it returns x(T), or the
+    states at several output times (``save_at``, as consecutive fused segments).
 
     Args:
         chunk_steps: steps per ∂L/∂A product and noise-replay chunk (default: enough rows for a
@@ -58,10 +59,13 @@ class FusedAdjoint(Backend):
         return f"FusedAdjoint(chunk_steps={self.chunk_steps}, small_kernels={self.small_kernels})"
 
     def refusal(self, problem: Problem) -> str | None:
-        """A field that is not a FrozenDrift, another scheme, several output times, or a noise
-        without a generator on a device whose default generator the adjoint cannot replay."""
-        if problem.save_at is not None:
-            return "the fused adjoint returns x(T) only: trajectory=True and save_at need the plain loop"
+        """A field that is not a FrozenDrift, another scheme, or a noise without a generator on a
+        device whose default generator the adjoint cannot replay. Several output times
+        (``save_at``) are taken (see :meth:`run`), but not the whole path: ``trajectory=True``
+        would run one fused segment per step, slower than the plain loop it replaces."""
+        save_at = problem.save_at
+        if save_at is not None and len(save_at) == problem.grid.steps + 1 and problem.grid.steps > 1:
+            return "trajectory=True (every step) needs the plain loop; the fused adjoint takes a few output times (save_at)"
         if not isinstance(problem.field, FrozenDrift):
             return f"the fused path needs a FrozenDrift field (Drift.frozen()), got {type(problem.field).__name__}"
         scheme = problem.scheme
@@ -77,7 +81,29 @@ class FusedAdjoint(Backend):
         return FusedPathUnavailable(f"backend='fused': {reason}; pass backend='autograd' (or 'auto') to use the plain loop")
 
     def run(self, problem: Problem) -> Tensor:
-        """x(T), through :class:`~sanode.solvers.backends.fused.function.FusedEuler`."""
+        """x(T) through :class:`~sanode.solvers.backends.fused.function.FusedEuler`, or the states at
+        ``problem.save_at``.
+
+        Several output times k_1 < k_2 < … run as consecutive fused segments [k_{i−1}, k_i], each
+        starting from the previous one's end state. In the backward, autograd adds ∂L/∂x_{k_i} (the
+        loss's own term) to the adjoint the later segment hands back for its start: that sum is
+        the injection a_k += ∂L/∂x_k of the discrete adjoint at each saved step. The segments store
+        x_0 … x_{K−1} between them, the same states one fused run to step K stores, and draw the
+        same Brownian increments in the same order as the plain loop.
+        """
+        if problem.save_at is None:
+            return self._segment(problem)
+        outs = []
+        x, done = problem.x0, 0
+        for k in problem.save_at:
+            if k > done:
+                grid = type(problem.grid)(problem.grid.dt, k - done)
+                x = self._segment(replace(problem, x0=x, grid=grid, save_at=None))
+                done = k
+            outs.append(x)
+        return torch.stack(outs)
+
+    def _segment(self, problem: Problem) -> Tensor:
         x0, field, noise = problem.x0, problem.field, problem.noise
         if not isinstance(x0, Tensor) or x0.ndim < 1 or not torch.is_floating_point(x0):
             raise ValueError("x0 must be a floating-point tensor of shape (..., N)")

@@ -2,8 +2,9 @@
 
 The map, the adjoint recursion and the chunked backward are described in
 :mod:`sanode.solvers.backends.fused`; :class:`FusedEuler` implements them. Only x_T leaves the
-function today. Losses at several times (``save_at``) will enter here: the backward then adds
-∂L/∂x_k to the carried adjoint when the recursion passes a saved step k (see ``backward``).
+function. Losses at several times (``save_at``) run as consecutive calls, one per segment between
+saved steps (:meth:`FusedAdjoint.run`): autograd adds ∂L/∂x_k to the adjoint a later segment hands
+back for its start x_k, which is the injection a_k += ∂L/∂x_k of the recursion below.
 """
 
 from __future__ import annotations
@@ -215,8 +216,6 @@ class FusedEuler(torch.autograd.Function):
                     kernel.value_and_slope(xs, hx[:m] if hx is not None else None, sx[:m] if sx is not None else None, h_scale)
                     if px is not None:
                         torch.mul(plan.reaction.derivative(xs), r, out=px[:m]).add_(1.0)
-                    # Losses at several times (save_at) will add ∂L/∂x_k to the adjoint here, at
-                    # each saved step k the recursion reaches (a_k += ∂L/∂x_k), chunk boundary included.
                     adj_k[m - 1].copy_(carry)
                     if scaled:
                         assert sx_k is not None  # scaled only for a state-dependent slope
