@@ -8,9 +8,9 @@ import torch
 
 from sanode.analysis.stability import stability
 from sanode.data import Splits
+from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
 from sanode.report import plots
-from sanode.io.rundir import RunDir
 
 
 def run_figures(model: AttractorClassifier, splits: Splits, run: RunDir) -> list[Path]:
@@ -29,7 +29,11 @@ def run_figures(model: AttractorClassifier, splits: Splits, run: RunDir) -> list
         path = model(test.x[first[0]].to(model.attractors.dtype), trajectory=True)
         rates = model.drift.filter(path)
     target = model.drift.filter(model.attractors[int(test.y[first[0]])])
-    out.append(plots.trajectories_figure(rates, target, model.dt, run.figures / "trajectories.png", title=f"class {classes[int(test.y[first[0]])]}"))
+    out.append(
+        plots.trajectories_figure(
+            rates, target, model.dt, run.figures / "trajectories.png", title=f"class {classes[int(test.y[first[0]])]}"
+        )
+    )
     out.append(plots.spectrum_figure(stability(model.drift, model.attractors), run.figures / "spectrum.png", classes=classes))
     records = run.read_metrics()
     if records:

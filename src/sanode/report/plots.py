@@ -85,7 +85,9 @@ def spectrum_figure(spectra: Sequence[AttractorStability], path: str | Path, *, 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     for s in spectra:
         label = classes[s.index] if classes else str(s.index)
-        ax.scatter(s.eigenvalues.real.numpy(), s.eigenvalues.imag.numpy(), s=8, alpha=0.7, label=f"{label}: max Re {s.max_real:.3f}")
+        ax.scatter(
+            s.eigenvalues.real.numpy(), s.eigenvalues.imag.numpy(), s=8, alpha=0.7, label=f"{label}: max Re {s.max_real:.3f}"
+        )
     ax.axvline(0.0, color="k", lw=0.8)
     ax.set_xlabel("Re λ(J)")
     ax.set_ylabel("Im λ(J)")
