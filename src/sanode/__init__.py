@@ -15,9 +15,11 @@ backends), :mod:`sanode.readout`, :mod:`sanode.analysis` (stability, Lyapunov, L
 """
 
 from sanode.alphabet import Alphabet, cvfr_alphabet
+from sanode.analysis.census import census, union_states
 from sanode.analysis.covariance import stationary_covariance
 from sanode.analysis.lna import AttractorLNA, LNACheck, lna_analysis, lna_check
 from sanode.analysis.lyapunov import UnstableJacobianError, solve_lyapunov
+from sanode.analysis.settle import SettleResult, settle, settle_scores
 from sanode.analysis.stability import AttractorStability, stability
 from sanode.attractors import ATTRACTORS, AttractorBuilder
 from sanode.build import build_classifier
@@ -31,6 +33,7 @@ from sanode.io.load import load_model
 from sanode.model import AttractorClassifier
 from sanode.noise import NOISES, AdditiveNoise, DampedNoise, Noise
 from sanode.registry import Registry
+from sanode.robustness.adversarial import as_target, fgsm, pgd, robust_accuracy_curve, square_attack
 from sanode.solvers import (
     SCHEMES,
     Autograd,
@@ -47,6 +50,7 @@ from sanode.solvers import (
     integrate,
 )
 from sanode.training import TrainingDiverged, TrainResult, fit, train
+from sanode.training.losses import Objective
 
 __version__ = "0.1.0"
 
@@ -103,6 +107,7 @@ __all__ = [
     "fit",
     "TrainResult",
     "TrainingDiverged",
+    "Objective",
     "evaluate",
     "load_model",
     "CheckpointError",
@@ -116,4 +121,16 @@ __all__ = [
     "lna_check",
     "AttractorLNA",
     "LNACheck",
+    # the settled state (t → ∞) and the attractor census
+    "settle",
+    "settle_scores",
+    "SettleResult",
+    "census",
+    "union_states",
+    # worst-case (gradient-based) attacks
+    "as_target",
+    "fgsm",
+    "pgd",
+    "square_attack",
+    "robust_accuracy_curve",
 ]
