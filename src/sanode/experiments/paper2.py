@@ -48,6 +48,7 @@ from sanode.generate.scoring import score_sampler
 from sanode.io.atomic import atomic_write_text
 from sanode.io.load import load_model
 from sanode.io.rundir import RunDir
+from sanode.model import AttractorClassifier
 from sanode.report.html import HtmlReport
 from sanode.training import train
 
@@ -156,20 +157,7 @@ def score_generator(model: LatentGenerator, dataset: str, plan: Paper2Plan, figu
     trav = traversal(model.decode, model.attractors[3].double(), model.statistics.covariances[3], n_directions=4, n_steps=9)
     save_grid(trav.images, shape, figures / f"{dataset}-traversal-class3.png")
     out["traversal"] = feature_correlations(trav, shape)
-    checks = [
-        lna_check(
-            model.dynamics,
-            k,
-            eps=0.01,
-            dt=0.01,
-            steps=plan.lna_steps,
-            burn_in=500,
-            n_paths=plan.lna_paths,
-            generator=torch.Generator().manual_seed(k),
-        ).to_dict()
-        for k in range(model.n_classes)
-    ]
-    out["lna_check"] = checks
+    out["lna_check"] = _lna_checks(model.dynamics, plan, eps=0.01)
     return out
 
 
@@ -183,10 +171,16 @@ def letters_lna(plan: Paper2Plan, folder: Path) -> dict[str, Any]:
     if not run.results_path.exists():
         train(config, run.path, progress=False, resume=run.has_checkpoint())
     model, _, _ = load_model(run.path)
-    checks = [
+    return {"test_accuracy": run.results()["test"]["acc_inner_product"], "lna_check": _lna_checks(model, plan)}
+
+
+def _lna_checks(model: AttractorClassifier, plan: Paper2Plan, eps: float | None = None) -> list[dict[str, Any]]:
+    """LNA against simulation at every planted attractor, with the plan's simulation length (seed k for class k)."""
+    return [
         lna_check(
             model,
             k,
+            eps=eps,
             dt=0.01,
             steps=plan.lna_steps,
             burn_in=500,
@@ -195,7 +189,6 @@ def letters_lna(plan: Paper2Plan, folder: Path) -> dict[str, Any]:
         ).to_dict()
         for k in range(model.n_classes)
     ]
-    return {"test_accuracy": run.results()["test"]["acc_inner_product"], "lna_check": checks}
 
 
 def _lna_table(page: HtmlReport, name: str, checks: list[dict[str, Any]]) -> None:
