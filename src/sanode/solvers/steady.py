@@ -138,7 +138,7 @@ def adjoint_solve(
     scale = float(g.abs().max()) or 1.0
     for i in range(max_iter):
         w = step(w)
-        if i % 10 == 9 and float(full(w).abs().max()) < tol * scale:
+        if i % 10 == 9 and float(full(w).detach().abs().max()) < tol * scale:
             break
     return w
 
