@@ -6,7 +6,23 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sanode.build import build_classifier
+from sanode.config import RunConfig
+from sanode.data.letters import load_letters, templates
+
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def model():
+    """An untrained letters classifier (N = 49, K = 3, letter-template attractors)."""
+    return build_classifier(RunConfig(), 49, 3, templates=templates())
+
+
+@pytest.fixture(scope="module")
+def letters():
+    """60 noisy test letters."""
+    return load_letters("test", n_test=60, seed=1)
 
 
 @pytest.fixture

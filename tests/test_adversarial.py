@@ -7,9 +7,7 @@ import torch
 from torch import nn
 
 from sanode.baselines import MLPClassifier, train_baseline
-from sanode.build import build_classifier
-from sanode.config import RunConfig
-from sanode.data.letters import load_letters, templates
+from sanode.data.letters import load_letters
 from sanode.noise import AdditiveNoise
 from sanode.robustness.adversarial import (
     Ball,
@@ -28,16 +26,6 @@ from sanode.robustness.adversarial import (
     square_attack,
     transfer_attack,
 )
-
-
-@pytest.fixture
-def model():
-    return build_classifier(RunConfig(), 49, 3, templates=templates())
-
-
-@pytest.fixture(scope="module")
-def letters():
-    return load_letters("test", n_test=60, seed=1)
 
 
 @pytest.fixture(scope="module")

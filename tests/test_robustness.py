@@ -18,11 +18,9 @@ from sanode.baselines import (
     predict,
     train_baseline,
 )
-from sanode.build import build_classifier
-from sanode.config import RunConfig
 from sanode.corruptions import attack_a, attack_b, attack_grid, corrupt
 from sanode.data.base import LabeledData
-from sanode.data.letters import load_letters, templates
+from sanode.data.letters import load_letters
 from sanode.evaluate import evaluate
 from sanode.noise import AdditiveNoise, DampedNoise
 from sanode.robustness import (
@@ -38,16 +36,6 @@ from sanode.robustness import (
 )
 
 RULES = ("inner_product", "nearest")
-
-
-@pytest.fixture
-def model():
-    return build_classifier(RunConfig(), 49, 3, templates=templates())
-
-
-@pytest.fixture(scope="module")
-def letters():
-    return load_letters("test", n_test=60, seed=1)
 
 
 @pytest.fixture(scope="module")
