@@ -8,8 +8,16 @@ transfer from the MLP for L2; the MLP's own L2 transfer comes from the neural OD
 Stochastic CVFR runs are attacked with EOT over ``--eot`` realisations and scored with
 ``--realisations`` realisations of their own noise (acc = mean per-realisation accuracy).
 
+With ``--settled`` every CVFR run is also read at its settled state x(∞)
+(:class:`~sanode.robustness.adversarial.SettledTarget`, gradients through x(H), H = ``--horizon`` T):
+its own PGD curve (label ``<run>@settled``) and, in the checks of the run at T, the settled-state
+check. Stochastic runs with paper 1's damped noise get the envelope d(x) along their clean
+trajectories (mean over time and the N images) in the summary, beside their curves.
+``--no-checks`` draws the curves only (the extra seeds of a table whose checks ran on seed 0).
+
 The baselines are trained (or reused) like the robustness study's (:func:`ensure_baseline`: about
-N² parameters, Adam, cross-entropy, ``--baseline-epochs`` epochs, seed 0). Torch runs on one thread.
+N² parameters, Adam, cross-entropy, ``--baseline-epochs`` epochs, seed ``--seed``). Torch runs on
+one thread.
 
     PYTHONPATH=src python benchmarks/adversarial_mnist.py --cvfr runs/fast-mnist-e1 --n 500 --out runs/adv-mnist
 
@@ -27,10 +35,19 @@ from typing import Any
 
 import torch
 
+from sanode.analysis.damping import damping_along
 from sanode.experiments.robustness_study import ensure_baseline
 from sanode.io.load import load_model
+from sanode.noise import DampedNoise
 from sanode.robustness import plot_accuracy_vs_p, write_table
-from sanode.robustness.adversarial import as_target, masking_report, robust_accuracy_curve, transfer_attack
+from sanode.robustness.adversarial import (
+    SettledTarget,
+    as_target,
+    masking_report,
+    monotone_in_eps,
+    robust_accuracy_curve,
+    transfer_attack,
+)
 from sanode.training import load_data
 
 
@@ -48,6 +65,10 @@ def main() -> None:
     p.add_argument("--eot", type=int, default=4)
     p.add_argument("--realisations", type=int, default=5)
     p.add_argument("--queries", type=int, default=500, help="square-attack queries (L∞ black-box check)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the baselines' training")
+    p.add_argument("--settled", action="store_true", help="also attack the CVFR runs' settled state")
+    p.add_argument("--horizon", type=float, default=4.0, help="H/T of the settled target's gradient path")
+    p.add_argument("--no-checks", dest="checks", action="store_false", help="curves only")
     p.add_argument("--out", default="runs/adv-mnist")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -66,11 +87,22 @@ def main() -> None:
     if data is None:
         raise SystemExit("give at least one --cvfr run (its config fixes the dataset)")
     for name in [b for b in args.baselines.split(",") if b]:
-        models[name] = ensure_baseline(name, data, out / "baselines" / name, epochs=args.baseline_epochs, seed=0, log=print)
+        stem = out / "baselines" / name
+        models[name] = ensure_baseline(name, data, stem, epochs=args.baseline_epochs, seed=args.seed, log=print)
     x, y = data.test.x[: args.n], data.test.y[: args.n]
     shape = data.test.image_shape
     targets = {label: as_target(m, eot=args.eot, eval_realisations=args.realisations) for label, m in models.items()}
+    settled = {
+        label: SettledTarget(m, horizon=args.horizon, eot=args.eot, eval_realisations=args.realisations)
+        for label, m in models.items()
+        if args.settled and label in [Path(r).name for r in args.cvfr]
+    }
     summary: dict[str, Any] = {"n": len(x), "steps": args.steps, "restarts": args.restarts, "models": {}}
+    for label, m in models.items():
+        if isinstance(getattr(m, "noise", None), DampedNoise):
+            profile = damping_along(m, x.to(m.attractors.dtype), generator=torch.Generator().manual_seed(0))
+            summary.setdefault("damping", {})[label] = {"d_mean": profile.overall, "d_at_0": float(profile.mean[0])}
+            print(f"{label}: damped-noise envelope d(x) along clean trajectories: mean {profile.overall:.3g}")
     curves: dict[str, dict[str, list[dict[str, Any]]]] = {"linf": {}, "l2": {}}
     for label, target in targets.items():
         entry = summary["models"][label] = {}
@@ -94,6 +126,13 @@ def main() -> None:
                     }
                     return transfer_attack(targets[source], target, x, y, **kw).summary()["acc"]
 
+            if not args.checks:
+                write_table(rows, out / f"{label}-{norm}")
+                curves[norm][label] = rows
+                entry[norm] = {"table": rows, "checks": [], "seconds": time.perf_counter() - t0}
+                _settled_curve(settled.get(label), label, norm, eps, x, y, options, out, curves, summary)
+                (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+                continue
             checks = masking_report(
                 target,
                 x,
@@ -105,12 +144,14 @@ def main() -> None:
                 black_box=black_box,
                 queries=args.queries,
                 image_shape=shape,
+                settled=settled.get(label),
                 log=print,
             )
             write_table(rows, out / f"{label}-{norm}")
             (out / f"{label}-{norm}-checks.json").write_text(json.dumps([c.to_dict() for c in checks], indent=1))
             curves[norm][label] = rows
             entry[norm] = {"table": rows, "checks": [c.to_dict() for c in checks], "seconds": time.perf_counter() - t0}
+            _settled_curve(settled.get(label), label, norm, eps, x, y, options, out, curves, summary)
             (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     for norm, tables in curves.items():
         plot_accuracy_vs_p(
@@ -120,6 +161,33 @@ def main() -> None:
             title=f"PGD-{args.steps}x{args.restarts} {norm}, MNIST first {len(x)} test images",
         )
     print(f"summary: {out / 'summary.json'}")
+
+
+def _settled_curve(
+    target: SettledTarget | None,
+    label: str,
+    norm: str,
+    eps: list[float],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    options: dict[str, Any],
+    out: Path,
+    curves: dict[str, dict[str, list[dict[str, Any]]]],
+    summary: dict[str, Any],
+) -> None:
+    """The PGD curve of the run read at x(∞) (label ``<run>@settled``), with its monotonicity check."""
+    if target is None:
+        return
+    name = f"{label}@settled"
+    print(f"{name} {norm} (gradients through {target.horizon:g}T)")
+    t0 = time.perf_counter()
+    rows = robust_accuracy_curve(target, x, y, eps, norm=norm, log=print, **options)
+    check = monotone_in_eps(eps, [r["acc"] for r in rows])
+    print(f"  [{check.verdict}] {check.name}: {check.detail}")
+    write_table(rows, out / f"{name}-{norm}")
+    curves[norm][name] = rows
+    entry = summary["models"].setdefault(name, {"horizon": target.horizon})
+    entry[norm] = {"table": rows, "checks": [check.to_dict()], "seconds": time.perf_counter() - t0}
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ from torch import nn
 from sanode.baselines import MLPClassifier, train_baseline
 from sanode.data.letters import load_letters
 from sanode.noise import AdditiveNoise
+from sanode.analysis.settle import settle
+from sanode.readout import classify
 from sanode.robustness.adversarial import (
     Ball,
     LogitsTarget,
+    SettledTarget,
     as_target,
     black_box_not_stronger,
     fgsm,
@@ -23,6 +26,7 @@ from sanode.robustness.adversarial import (
     pgd,
     reaches_zero,
     robust_accuracy_curve,
+    settled_state_check,
     square_attack,
     transfer_attack,
 )
@@ -209,7 +213,7 @@ def test_masking_checks_flag_a_planted_masked_model(mlp, letters):
     assert checks["reaches_zero"].passed is False
     assert checks["black_box_not_stronger"].passed is False
     assert checks["black_box_not_stronger"].numbers["black_box"] < checks["black_box_not_stronger"].numbers["white_box"]
-    assert checks["settled_state"].passed is None
+    assert checks["settled_state"].passed is None  # a logit model has no settled state
 
 
 def test_masking_checks_pass_for_the_mlp(mlp, letters):
@@ -274,3 +278,41 @@ def test_cli_adversarial_attack_with_masking_checks(tmp_path, capsys):
     assert (run / "attacks" / "adversarial_pgd_linf_checks.json").exists()
     assert cli.main(["attack", str(run), "--attack", "fgsm", "--norm", "l2", "--eps", "0.5", "--n", "20", "--json"]) == 0
     assert cli.main(["attack", str(run), "--attack", "square", "--norm", "l2", "--eps", "0.5", "--n", "20"]) == 2
+
+
+# ---------------------------------------------------------------- the settled state
+
+
+def test_settled_target_reads_the_settled_state(model, letters):
+    target = SettledTarget(model, horizon=3)
+    result = settle(model, letters.x)
+    expected = torch.where(result.settled, classify(result.states, model.attractors), -1)
+    assert torch.equal(target.predict(letters.x)[0], expected)
+    planted = target.predict(model.attractors)[0]  # inputs placed on a planted attractor stay there
+    assert torch.equal(planted, torch.arange(model.n_classes))
+
+
+def test_settled_target_differentiates_the_horizon_state(model, letters):
+    x = letters.x[:16]
+    at_t = input_gradient(as_target(model), x, letters.y[:16], "final")
+    assert torch.allclose(input_gradient(SettledTarget(model, horizon=1), x, letters.y[:16], "final"), at_t)
+    later = input_gradient(SettledTarget(model, horizon=3), x, letters.y[:16], "final")
+    assert later.abs().sum() > 0 and not torch.allclose(later, at_t)
+    with pytest.raises(ValueError, match="horizon"):
+        SettledTarget(model, horizon=0.5)
+
+
+def test_pgd_breaks_the_settled_readout_and_the_check_runs(model, letters):
+    target, settled = as_target(model), SettledTarget(model, horizon=2)
+    assert accuracy(pgd(settled, letters.x, letters.y, norm="linf", eps=1.0, steps=20, restarts=2, generator=seeded())) <= 0.01
+    rows = robust_accuracy_curve(target, letters.x, letters.y, [0.1, 0.3], steps=10)
+    report = masking_report(target, letters.x, letters.y, rows, norm="linf", steps=10, queries=100, settled=settled)
+    check = {c.name: c for c in report}["settled_state"]
+    assert check.passed is not None
+    assert set(check.numbers["black_box"]) == {"at-T adversarials", "square-100"}
+
+
+def test_settled_state_check_compares_with_the_gradient_free_attacks():
+    assert settled_state_check().passed is None
+    assert settled_state_check(0.1, 0.2, 0.25, {"square": 0.3, "at-T adversarials": 0.26}).passed
+    assert not settled_state_check(0.1, 0.2, 0.5, {"square": 0.3}).passed  # the gradient path misleads PGD

@@ -9,7 +9,8 @@ Expectation over Transformation (``eot`` realisations per gradient) and scored w
 
 Modules: ``balls`` (the ε-ball ∩ [0, 1]^N threat model), ``losses``, ``targets``, ``pgd``
 (FGSM, PGD with random starts and restarts), ``blackbox`` (square attack, transfer),
-``masking`` (the gradient-masking checks), ``curves`` (robust accuracy vs ε with the checks).
+``settled`` (the settled readout x(∞), attacked through a finite horizon), ``masking`` (the
+gradient-masking checks), ``curves`` (robust accuracy vs ε with the checks).
 
 Libraries considered: torchattacks 3.5.1 (2023-10) requires torchvision, which has no CPU build
 here; foolbox 3.3.4 (2024-03) pulls eagerpy and GitPython and has no APGD;
@@ -33,6 +34,7 @@ from sanode.robustness.adversarial.masking import (
     settled_state_check,
 )
 from sanode.robustness.adversarial.pgd import AttackResult, evaluate_inputs, fgsm, input_gradient, pgd
+from sanode.robustness.adversarial.settled import SettledTarget
 from sanode.robustness.adversarial.targets import AttackTarget, AttractorTarget, LogitsTarget, as_target, frozen
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "Ball",
     "Check",
     "LogitsTarget",
+    "SettledTarget",
     "as_target",
     "black_box_not_stronger",
     "cross_entropy",

@@ -27,7 +27,7 @@ from sanode.robustness.adversarial.masking import (
     reaches_zero,
     settled_state_check,
 )
-from sanode.robustness.adversarial.pgd import AttackResult, fgsm, pgd
+from sanode.robustness.adversarial.pgd import AttackResult, evaluate_inputs, fgsm, pgd
 from sanode.robustness.adversarial.targets import AttackTarget
 
 __all__ = ["ADVERSARIAL_ATTACKS", "masking_report", "robust_accuracy_curve", "run_attack"]
@@ -141,6 +141,7 @@ def masking_report(
     image_shape: tuple[int, int] | None = None,
     seed: int = 0,
     tol: float = 0.01,
+    settled: AttackTarget | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[Check]:
     """The masking checks for one PGD curve ``rows`` (from :func:`robust_accuracy_curve`).
@@ -152,6 +153,9 @@ def masking_report(
         black_box: "square" (L∞ only), a function ε → black-box accuracy (e.g. a transfer
             attack), or None to skip that check.
         sanity_eps: the large ε of :func:`reaches_zero` (default: the whole box).
+        settled: the same model read at its settled state
+            (:class:`~sanode.robustness.adversarial.settled.SettledTarget`): PGD on it at the
+            check ε against the square attack on it (L∞) and the at-T adversarials read there.
     """
 
     def say(check: Check) -> Check:
@@ -204,5 +208,30 @@ def masking_report(
         checks.append(say(black_box_not_stronger(e_mid, acc_pgd, acc_bb, attack=f"square-{queries}", tol=tol)))
     elif callable(black_box):
         checks.append(say(black_box_not_stronger(e_mid, acc_pgd, black_box(e_mid), attack="transfer", tol=tol)))
-    checks.append(say(settled_state_check()))
+    checks.append(say(_settled_check(target, settled, x, y, e_mid, acc_pgd, steps, restarts, queries, black_box, common)))
     return checks
+
+
+def _settled_check(
+    target: AttackTarget,
+    settled: AttackTarget | None,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    acc_at_T: float,
+    steps: int,
+    restarts: int,
+    queries: int,
+    black_box: Callable[[float], float] | str | None,
+    common: dict[str, Any],
+) -> Check:
+    if settled is None:
+        return settled_state_check()
+    acc = run_attack(settled, x, y, "pgd", eps=eps, steps=steps, restarts=restarts, **common).summary()["acc"]
+    at_t_adv = run_attack(target, x, y, "pgd", eps=eps, steps=steps, restarts=restarts, **common).x_adv
+    _, eval_gen = _generators(common["seed"])
+    others = {"at-T adversarials": evaluate_inputs(settled, at_t_adv, y, generator=eval_gen).summary()["acc"]}
+    if black_box == "square" and common["norm"] == "linf":
+        square = run_attack(settled, x, y, "square", eps=eps, queries=queries, **common)
+        others[f"square-{queries}"] = square.summary()["acc"]
+    return settled_state_check(eps, acc_at_T, acc, others, horizon=getattr(settled, "horizon", None))
