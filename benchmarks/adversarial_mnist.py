@@ -68,6 +68,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the baselines' training")
     p.add_argument("--settled", action="store_true", help="also attack the CVFR runs' settled state")
     p.add_argument("--horizon", type=float, default=4.0, help="H/T of the settled target's gradient path")
+    p.add_argument("--settled-n", type=int, help="the settled curve on the first M of the N images (default all N)")
     p.add_argument("--no-checks", dest="checks", action="store_false", help="curves only")
     p.add_argument("--out", default="runs/adv-mnist")
     args = p.parse_args()
@@ -90,6 +91,7 @@ def main() -> None:
         stem = out / "baselines" / name
         models[name] = ensure_baseline(name, data, stem, epochs=args.baseline_epochs, seed=args.seed, log=print)
     x, y = data.test.x[: args.n], data.test.y[: args.n]
+    m = args.settled_n or args.n
     shape = data.test.image_shape
     targets = {label: as_target(m, eot=args.eot, eval_realisations=args.realisations) for label, m in models.items()}
     settled = {
@@ -130,7 +132,7 @@ def main() -> None:
                 write_table(rows, out / f"{label}-{norm}")
                 curves[norm][label] = rows
                 entry[norm] = {"table": rows, "checks": [], "seconds": time.perf_counter() - t0}
-                _settled_curve(settled.get(label), label, norm, eps, x, y, options, out, curves, summary)
+                _settled_curve(settled.get(label), label, norm, eps, x[:m], y[:m], options, out, curves, summary)
                 (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
                 continue
             checks = masking_report(
@@ -151,7 +153,7 @@ def main() -> None:
             (out / f"{label}-{norm}-checks.json").write_text(json.dumps([c.to_dict() for c in checks], indent=1))
             curves[norm][label] = rows
             entry[norm] = {"table": rows, "checks": [c.to_dict() for c in checks], "seconds": time.perf_counter() - t0}
-            _settled_curve(settled.get(label), label, norm, eps, x, y, options, out, curves, summary)
+            _settled_curve(settled.get(label), label, norm, eps, x[:m], y[:m], options, out, curves, summary)
             (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     for norm, tables in curves.items():
         plot_accuracy_vs_p(

@@ -9,7 +9,8 @@ The settled state is piecewise constant in x(0) (it is the fixed point of the ba
 in), so its gradient is zero almost everywhere: a white-box attack on it would be masked by
 construction. The gradient therefore comes from the state at a finite horizon H = ``horizon`` · T
 on the way to the fixed point (the model's x(T), then (H − T) of the deterministic drift with the
-model's scheme), a backward-pass substitute in the sense of Athalye et al. (2018): the losses and
+exponential Euler step of :func:`~sanode.analysis.settle.settle`, exact on the linear decay, at its
+larger step), a backward-pass substitute in the sense of Athalye et al. (2018): the losses and
 their margins are those of x(H), the predictions and the black-box scores those of x(∞). Whether
 the substitute is good enough is itself checked: the square attack on the settled readout must not
 beat PGD through the horizon (:func:`sanode.robustness.adversarial.masking.settled_state_check`).
@@ -65,15 +66,16 @@ class SettledTarget(AttractorTarget):
     def _finals(self, x: Tensor, repeats: int, generator: torch.Generator | None) -> Tensor:
         """x(H) of ``repeats`` realisations of every input, shape (R, n, N)."""
         at_t = super()._finals(x, repeats, generator)
-        extra = round((self.horizon - 1.0) * self.model.steps)
+        dt = min(4.0 * self.model.dt, 0.25)  # settle's step past T
+        extra = round((self.horizon - 1.0) * self.model.steps * self.model.dt / dt)
         if extra == 0:
             return at_t
         with frozen(self.model):
             tail = integrate(
                 self.model.drift.frozen(),
                 at_t.reshape(-1, at_t.shape[-1]),
-                grid=TimeGrid(self.model.dt, extra),
-                solver=self.model.solver,
+                grid=TimeGrid(dt, extra),
+                solver="exp_euler",
                 backend=self.model.backend,
             )
         return tail.reshape(at_t.shape)
