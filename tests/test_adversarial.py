@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from sanode.analysis.settle import settle
 from sanode.baselines import MLPClassifier, train_baseline
 from sanode.data.letters import load_letters
 from sanode.noise import AdditiveNoise
-from sanode.analysis.settle import settle
 from sanode.readout import classify
 from sanode.robustness.adversarial import (
     Ball,

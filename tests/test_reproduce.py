@@ -4,6 +4,7 @@ finished runs are skipped, interrupted ones resume, and the HTML is well formed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from html.parser import HTMLParser
@@ -34,6 +35,7 @@ from sanode.experiments.paper1 import runs as paper1_runs
 from sanode.noise import map_sigma_to_unit_scale
 from sanode.report.html import HtmlReport, ReportError
 from sanode.report.plots import noise_realisations_figure
+from sanode.robustness.adversarial import AdversarialPlan
 from sanode.training import TrainingDiverged
 
 TINY = (*LETTERS_AUTHORS_SCALE, "data.n_train=200", "data.n_test=90", "train.epochs=1")
@@ -395,6 +397,21 @@ def test_bad_dataset_plans_are_refused(field: str, value: object, match: str) ->
         DatasetPlan("cifar", "paper1-letters")
 
 
+def test_the_report_carries_the_worst_case_attacks_with_their_checks(tmp_path: Path) -> None:
+    suite = AdversarialPlan(linf=(0.3,), l2=(), steps=5, restarts=1, n=20, eot=1, realisations=2, queries=30)
+    base = tiny_plan()
+    plan = dataclasses.replace(base, datasets=tuple(dataclasses.replace(d, adversarial=suite) for d in base.datasets))
+    result = reproduce_paper1(plan, tmp_path, log=lambda line: None)
+    rows = parse(result.index).table("letters: robust accuracy under PGD-5")
+    assert [r[0] for r in rows[1:]] == ["0", "0 @settled", "0.2", "0.2 @settled"]
+    for row in rows[1:]:
+        assert row[1] == "1" and all(cell != "–" for cell in row[2:4])
+    assert "pass" in rows[1][-1] and rows[2][-1] != "not run"  # monotone check of the settled curve
+    analysis = json.loads(next((tmp_path / "analysis").glob("*sigma0.2*.json")).read_text())
+    assert "damping" in analysis["adversarial"][analysis["run"]]
+    assert "settled_state" in {c["name"] for c in analysis["adversarial"][analysis["run"]]["linf"]["checks"]}
+
+
 def test_the_command_line_builds_the_plan() -> None:
     parser = argparse.ArgumentParser(prog="sanode")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -406,6 +423,9 @@ def test_the_command_line_builds_the_plan() -> None:
     args = parser.parse_args(["reproduce", "paper1", "--full", "--seeds", "3", "--workers", "4"])
     assert args.workers == 4 and all(len(d.seeds) == 3 for d in plan_from_args(args).datasets)
     assert plan_from_args(parser.parse_args(["reproduce", "paper1"])).mode == "quick"
+    adv = plan_from_args(parser.parse_args(["reproduce", "paper1", "--adversarial", "100"]))
+    assert all(d.adversarial == AdversarialPlan(n=100) for d in adv.datasets)
+    assert paper1.default_command(adv, Path("out")).endswith("--adversarial 100")
     with pytest.raises(ValueError, match="--datasets"):
         plan_from_args(parser.parse_args(["reproduce", "paper1", "--datasets", "letters,cifar"]))
     with pytest.raises(SystemExit):

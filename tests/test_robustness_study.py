@@ -38,6 +38,30 @@ def test_study_trains_every_model_once_and_reuses_it(tmp_path):
     assert second["models"] == first["models"]  # same weights, same seeded attacks
 
 
+def test_study_runs_the_worst_case_suite_with_its_checks(tmp_path, capsys):
+    args = ["robustness", "--config", "paper1-letters", "--out", str(tmp_path), "--sigmas", "0,0.2", "--baselines", "mlp"]
+    args += ["--baseline-epochs", "1", "--ps", "0", "--n-test", "40", "--no-corruptions"] + sum(
+        (["--set", s] for s in LETTERS), []
+    )
+    args += ["--adversarial", "--adv-linf", "0.3,1", "--adv-l2", "", "--adv-steps", "5", "--adv-restarts", "1", "--adv-n", "30"]
+    args += ["--adv-queries", "40"]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text())["adversarial"]
+    assert summary["n"] == 30 and summary["plan"]["linf"] == [0.3, 1.0]
+    assert "cvfr σ=0 @settled" in summary["models"] and "mlp @settled" not in summary["models"]
+    for label in ("cvfr σ=0", "cvfr σ=0.2", "mlp"):
+        table = summary["models"][label]["linf"]["table"]
+        assert [r["eps"] for r in table] == [0.0, 0.3, 1.0] and table[-1]["acc"] <= table[0]["acc"]
+        names = {c["name"] for c in summary["models"][label]["linf"]["checks"]}
+        assert {"monotone_in_eps", "reaches_zero", "black_box_not_stronger", "settled_state"} <= names
+    settled = {c["name"]: c for c in summary["models"]["cvfr σ=0"]["linf"]["checks"]}["settled_state"]
+    assert settled["passed"] is not None
+    assert "damping" in summary["models"]["cvfr σ=0.2"]
+    assert (tmp_path / "adversarial" / "robust-accuracy-linf.png").stat().st_size > 0
+    assert "| cvfr σ=0 @settled |" in printed and "settled_state" in (tmp_path / "adversarial" / "table.md").read_text()
+
+
 def test_a_run_with_other_settings_is_not_reused(tmp_path):
     robustness_study(load_config("paper1-letters", LETTERS), tmp_path, baselines=[], ps=[0], n_test=20, log=print)
     other = load_config("paper1-letters", LETTERS + ["train.lr=0.02"])

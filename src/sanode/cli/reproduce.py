@@ -15,6 +15,7 @@ from sanode.cli._common import add_json_flag
 from sanode.experiments.common import torch_threads
 from sanode.experiments.paper1 import DATASETS, Plan, default_command, paper1_plan, reproduce_paper1
 from sanode.noise import DAMPING_VARIANTS
+from sanode.robustness.adversarial import AdversarialPlan
 
 __all__ = ["add_parser", "cmd_reproduce", "paper1_only_options", "plan_from_args"]
 
@@ -37,6 +38,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         mnist_config=args.mnist_config,
         threads=args.threads if args.threads > 0 else None,
         seeds=args.seeds,
+        adversarial=AdversarialPlan(n=args.adversarial) if args.adversarial else None,
     )
 
 
@@ -92,7 +94,7 @@ def _reproduce_paper2(args: argparse.Namespace) -> int:
 
 
 # The options of `sanode reproduce` that only paper 1's plan reads (argparse dests).
-_PAPER1_OPTIONS = ("datasets", "variant", "device", "kappa", "mnist_config", "workers", "seeds", "progress")
+_PAPER1_OPTIONS = ("datasets", "variant", "device", "kappa", "mnist_config", "workers", "seeds", "progress", "adversarial")
 
 
 def paper1_only_options(args: argparse.Namespace) -> list[str]:
@@ -139,6 +141,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=int, help="paper 1: repetitions per σ, seeds 0..S-1 (default: the mode's; --full runs 5)")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
+    p.add_argument(
+        "--adversarial",
+        type=int,
+        default=0,
+        metavar="N",
+        help="paper 1: also the worst-case PGD suite (L∞ and L2, masking checks, settled state) on N attacked inputs per run",
+    )
     # One source for the defaults: paper 2 refuses any paper-1 option that differs from them.
     p.set_defaults(paper1_defaults={dest: p.get_default(dest) for dest in _PAPER1_OPTIONS})
     add_json_flag(p)

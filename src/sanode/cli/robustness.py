@@ -11,10 +11,27 @@ from typing import Any
 from sanode.cli._common import add_data_dir_flag, add_json_flag, data_dir_override
 from sanode.config import load_config
 from sanode.experiments.robustness_study import robustness_study
+from sanode.robustness.adversarial import AdversarialPlan, suite_markdown
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v)
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set + data_dir_override(args))
+    adversarial = None
+    if args.adversarial:
+        adversarial = AdversarialPlan(
+            linf=_floats(args.adv_linf),
+            l2=_floats(args.adv_l2),
+            steps=args.adv_steps,
+            restarts=args.adv_restarts,
+            n=args.adv_n,
+            queries=args.adv_queries,
+            checks=not args.adv_no_checks,
+            settled=not args.adv_no_settled,
+        )
     out = Path(args.out or f"runs/robustness-{config.name}")
     summary = robustness_study(
         config,
@@ -26,6 +43,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         n_test=args.n_test,
         corruptions=not args.no_corruptions,
         variant=args.variant,
+        adversarial=adversarial,
         log=(lambda line: None) if args.json else print,
     )
     if not args.json:
@@ -38,6 +56,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
                 + " ".join(f"{v:<7.4f}" for v in a)
                 + (f"  {corr:.4f}" if corr is not None else "")
             )
+        if "adversarial" in summary:
+            print(suite_markdown(summary["adversarial"]), end="")
         print(f"summary: {out / 'summary.json'}")
     else:
         print(json.dumps({"command": "robustness", **summary}))
@@ -56,6 +76,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int, default=2000, help="attacked test items (a fixed random subset)")
     p.add_argument("--no-corruptions", action="store_true", help="skip the common-corruption suite")
     p.add_argument("--variant", choices=("authors", "paper"), default="authors", help="damping envelope of Eq. 8")
+    p.add_argument("--adversarial", action="store_true", help="also the worst-case PGD suite with the masking checks")
+    p.add_argument("--adv-linf", default="0.05,0.1,0.2,0.3", help="L∞ radii of the PGD suite ('' for none)")
+    p.add_argument("--adv-l2", default="0.5,1,2", help="L2 radii of the PGD suite ('' for none)")
+    p.add_argument("--adv-steps", type=int, default=50, help="PGD iterations per restart")
+    p.add_argument("--adv-restarts", type=int, default=5, help="PGD restarts")
+    p.add_argument("--adv-n", type=int, default=200, help="inputs attacked by the PGD suite (the first of the subset)")
+    p.add_argument("--adv-queries", type=int, default=500, help="square-attack queries of the L∞ black-box check")
+    p.add_argument("--adv-no-checks", action="store_true", help="PGD curves without the masking checks")
+    p.add_argument("--adv-no-settled", action="store_true", help="do not attack the settled state")
     p.add_argument("--out", help="output folder (default runs/robustness-<config>)")
     add_json_flag(p)
     p.set_defaults(func=cmd_robustness)

@@ -10,7 +10,10 @@ For one dataset and model config it trains (or reuses, or resumes) these models 
 * ``node``: a neural ODE (torchdiffeq vector-field MLP + linear readout), about N² parameters.
 
 Each model is attacked the same way: paper 1's attacks A and B over a grid of p, and, for 28×28
-images, the common-corruption suite (15 corruptions × 5 severities). Everything goes to ``OUT``:
+images, the common-corruption suite (15 corruptions × 5 severities); with ``adversarial`` (an
+:class:`~sanode.robustness.adversarial.AdversarialPlan`) also the worst-case PGD suite in L∞ and L2,
+at T and at the settled state, with the gradient-masking checks beside each curve
+(:func:`~sanode.robustness.adversarial.attack_suite`). Everything goes to ``OUT``:
 
     OUT/runs/cvfr-sigma<σ>/      normal run directories (resumable)
     OUT/baselines/<name>.*       baseline weights (safetensors + JSON, verified on load)
@@ -18,6 +21,7 @@ images, the common-corruption suite (15 corruptions × 5 severities). Everything
     OUT/attack-{A,B}.png         accuracy vs p, one curve per model
     OUT/corruptions.csv/.json    every model × corruption × severity (the full table)
     OUT/corruptions-matrix.md    model × corruption, averaged over the 5 severities
+    OUT/adversarial/             PGD tables, masking checks, robust-accuracy-{linf,l2}.png, table.md
     OUT/summary.json             the study's numbers (also the --json line)
 
 A finished model is never retrained; its tables are recomputed (they are cheap next to training).
@@ -46,6 +50,7 @@ from sanode.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpo
 from sanode.io.load import load_model
 from sanode.io.rundir import RunDir
 from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, plot_accuracy_vs_p, write_table
+from sanode.robustness.adversarial import AdversarialPlan, attack_suite, suite_markdown
 from sanode.training import load_data, train
 
 BASELINES: tuple[str, ...] = ("mlp", "node")
@@ -121,6 +126,7 @@ def robustness_study(
     n_test: int | None = 2000,
     corruptions: bool = True,
     variant: str = "authors",
+    adversarial: AdversarialPlan | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train every model of the study (reusing finished ones) and attack them all the same way.
@@ -135,6 +141,8 @@ def robustness_study(
         n_test: test items attacked (a fixed random subset; None: all).
         corruptions: also run the common-corruption suite (28×28 images only).
         variant: damping envelope of Eq. 8 ("authors" or "paper").
+        adversarial: the worst-case attack suite to run on every model (None: random attacks only);
+            it attacks the first ``adversarial.n`` items of the attacked subset.
         log: receives one line per step.
 
     Returns:
@@ -195,6 +203,14 @@ def robustness_study(
         write_table(corruption_rows, out / "corruptions")
         atomic_write_text(out / "corruptions-matrix.md", corruption_markdown(corruption_rows))
     summary["figures"] = [str(out / f"attack-{a}.png") for a in ("A", "B")]
+    if adversarial is not None:
+        shape = (int(attacked.image_shape[0]), int(attacked.image_shape[1])) if attacked.image_shape is not None else None
+        adv = attack_suite(
+            models, attacked.x, attacked.y, adversarial, out / "adversarial", image_shape=shape, title=config.name, log=log
+        )
+        atomic_write_text(out / "adversarial" / "table.md", suite_markdown(adv))
+        summary["adversarial"] = adv
+        summary["figures"] += adv["figures"]
     summary["corruption_table"] = str(out / "corruptions.csv") if corruption_rows else None
     summary["seconds"] = time.perf_counter() - t0
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """What is measured on one trained run of paper 1: accuracy vs attack intensity for attacks A and B
 (Sec. IV, Figs. 5–6), the stochastic model's accuracy with σ = 0, the damping d(x) along test
-trajectories (cached per run), and the noise realisations of Fig. 4."""
+trajectories, the worst-case PGD suite when the plan asks for it (all cached per run), and the
+noise realisations of Fig. 4."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
 from sanode.noise import DampedNoise
 from sanode.robustness import accuracy_vs_attack, write_table
+from sanode.robustness.adversarial import attack_suite
 
 __all__ = ["analyse_run", "pick_node", "realisation_rates"]
 
@@ -63,6 +65,8 @@ def _analysis_key(ds: DatasetPlan, spec: RunSpec) -> dict[str, Any]:
         "ps_b": list(ds.ps_b),
         "n_attack": ds.n_attack,
         "n_realisations": ds.n_realisations,
+        # only when asked, so that the caches of plans without it stay valid
+        **({"adversarial": ds.adversarial.to_dict()} if ds.adversarial is not None else {}),
     }
 
 
@@ -111,6 +115,13 @@ def analyse_run(spec: RunSpec, ds: DatasetPlan, splits: Splits, tables_dir: Path
         clean_x = _subset(splits.test, 200).x
         profile = damping_along(model, clean_x, generator=torch.Generator().manual_seed(500 + spec.seed))
         damping = {"overall": profile.overall, "start": float(profile.mean[0]), "end": float(profile.mean[-1])}
+    adversarial = None
+    if ds.adversarial is not None:
+        shape = (int(attacked.image_shape[0]), int(attacked.image_shape[1])) if attacked.image_shape is not None else None
+        suite = attack_suite(
+            {spec.name: model}, attacked.x, attacked.y, ds.adversarial, tables_dir / "adversarial" / spec.name, image_shape=shape
+        )
+        adversarial = suite["models"]
     out = {
         "key": key,
         "run": spec.name,
@@ -118,6 +129,7 @@ def analyse_run(spec: RunSpec, ds: DatasetPlan, splits: Splits, tables_dir: Path
         "attack_B": rows["B"],
         "noise_off": noise_off,
         "damping": damping,
+        "adversarial": adversarial,
         "seconds": time.perf_counter() - t0,
     }
     atomic_write_text(spec.analysis_path, json.dumps(out, indent=2) + "\n")

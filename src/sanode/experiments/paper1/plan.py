@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sanode.config import RunConfig, load_config
 from sanode.noise import DAMPING_VARIANTS
+from sanode.robustness.adversarial import AdversarialPlan
 
 __all__ = ["DATASETS", "LETTERS_AUTHORS_SCALE", "MODES", "PAPER_ACCURACY", "DatasetPlan", "Plan", "paper1_plan"]
 
@@ -52,6 +53,8 @@ class DatasetPlan:
         ps_b: attack B intensities (half-width of the added uniform offset, ≥ 0); sorted too.
         n_attack: test inputs used for the attack curves (None: the whole test split).
         n_realisations: noise realisations per attacked input (stochastic models).
+        adversarial: the worst-case PGD suite (with its masking checks, at T and at the settled
+            state) run on each run's first ``adversarial.n`` attacked inputs; None: not run.
     """
 
     dataset: str
@@ -63,6 +66,7 @@ class DatasetPlan:
     ps_b: tuple[float, ...] = _ALL_P
     n_attack: int | None = None
     n_realisations: int = 1
+    adversarial: AdversarialPlan | None = None
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -141,6 +145,7 @@ def paper1_plan(
     mnist_config: str | None = None,
     threads: int | None = 1,
     seeds: int | None = None,
+    adversarial: AdversarialPlan | None = None,
 ) -> Plan:
     """The quick (smoke, a few minutes on 2 CPU cores) or full (the paper's protocol) plan.
 
@@ -157,6 +162,7 @@ def paper1_plan(
         variant, kappa, threads: see :class:`Plan`.
         mnist_config: replace MNIST's config (default ``fast-mnist`` quick, ``paper1-mnist`` full).
         seeds: repetitions per σ, seeds 0 … seeds − 1, for every dataset (None: the mode's).
+        adversarial: the worst-case attack suite for every dataset (see :class:`DatasetPlan`).
     """
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
         raise ValueError(f"seeds must be None or an integer >= 1, got {seeds!r}")
@@ -194,6 +200,8 @@ def paper1_plan(
     }
     if seeds is not None:
         plans = {name: dataclasses.replace(d, seeds=tuple(range(seeds))) for name, d in plans.items()}
+    if adversarial is not None:
+        plans = {name: dataclasses.replace(d, adversarial=adversarial) for name, d in plans.items()}
     return Plan(
         mode,
         tuple(plans[d] for d in DATASETS if d in wanted),

@@ -15,6 +15,7 @@ from torch import Tensor
 from sanode.analysis.stability import stability
 from sanode.data.base import LabeledData
 from sanode.experiments.paper1 import tables
+from sanode.experiments.paper1.adversarial import adversarial_table
 from sanode.experiments.paper1.analysis import pick_node, realisation_rates
 from sanode.experiments.paper1.plan import Plan
 from sanode.experiments.paper1.runs import DatasetOutcome, RunRecord, sigma_tag
@@ -203,6 +204,11 @@ def write_report(
     )
     for o in outcomes.values():
         tables.verdicts(page, o)
+
+    if any(o.plan.adversarial is not None for o in outcomes.values()):
+        page.heading("Worst-case (gradient-based) attacks, with the gradient-masking checks")
+        for o in outcomes.values():
+            adversarial_table(page, o)
 
     page.heading("Stochastic models run with σ = 0")
     for o in outcomes.values():

@@ -15,6 +15,7 @@ from sanode.experiments.paper1.plan import MODES, Plan, paper1_plan
 from sanode.experiments.paper1.report import write_report
 from sanode.experiments.paper1.runs import DatasetOutcome, RunRecord, run_specs
 from sanode.experiments.paper1.workers import in_processes, train_and_analyse
+from sanode.robustness.adversarial import AdversarialPlan
 from sanode.training import load_data
 
 __all__ = ["Reproduction", "default_command", "reproduce_paper1"]
@@ -46,6 +47,9 @@ def default_command(plan: Plan, out: Path) -> str:
     seeds = {d.seeds for d in plan.datasets}
     if [d.seeds for d in plan.datasets] != [d.seeds for d in paper1_plan(plan.mode, names).datasets] and len(seeds) == 1:
         line += f" --seeds {len(seeds.pop())}"
+    adversarial = {d.adversarial for d in plan.datasets}
+    if len(adversarial) == 1 and (suite := adversarial.pop()) is not None and suite == AdversarialPlan(n=suite.n):
+        line += f" --adversarial {suite.n}"
     return line
 
 

@@ -10,7 +10,8 @@ Expectation over Transformation (``eot`` realisations per gradient) and scored w
 Modules: ``balls`` (the ε-ball ∩ [0, 1]^N threat model), ``losses``, ``targets``, ``pgd``
 (FGSM, PGD with random starts and restarts), ``blackbox`` (square attack, transfer),
 ``settled`` (the settled readout x(∞), attacked through a finite horizon), ``masking`` (the
-gradient-masking checks), ``curves`` (robust accuracy vs ε with the checks).
+gradient-masking checks), ``curves`` (robust accuracy vs ε with the checks), ``suite`` (every
+model of a study attacked the same way, with its tables and figures).
 
 Libraries considered: torchattacks 3.5.1 (2023-10) requires torchvision, which has no CPU build
 here; foolbox 3.3.4 (2024-03) pulls eagerpy and GitPython and has no APGD;
@@ -35,10 +36,12 @@ from sanode.robustness.adversarial.masking import (
 )
 from sanode.robustness.adversarial.pgd import AttackResult, evaluate_inputs, fgsm, input_gradient, pgd
 from sanode.robustness.adversarial.settled import SettledTarget
+from sanode.robustness.adversarial.suite import AdversarialPlan, attack_suite, suite_markdown
 from sanode.robustness.adversarial.targets import AttackTarget, AttractorTarget, LogitsTarget, as_target, frozen
 
 __all__ = [
     "ADVERSARIAL_ATTACKS",
+    "AdversarialPlan",
     "LOSSES",
     "LOSS_NAMES",
     "NORMS",
@@ -50,6 +53,7 @@ __all__ = [
     "LogitsTarget",
     "SettledTarget",
     "as_target",
+    "attack_suite",
     "black_box_not_stronger",
     "cross_entropy",
     "dlr",
@@ -69,5 +73,6 @@ __all__ = [
     "run_attack",
     "settled_state_check",
     "square_attack",
+    "suite_markdown",
     "transfer_attack",
 ]
