@@ -47,6 +47,11 @@ def resolve_scales(cfg: ModelConfig, n_nodes: int) -> tuple[float, float]:
     return beta, lam
 
 
+def resolve_input_scale(cfg: ModelConfig, n_nodes: int) -> float:
+    """s of x(0) = s · input: the configured number, or √N for "sqrt_n"."""
+    return math.sqrt(n_nodes) if cfg.input_scale == "sqrt_n" else float(cfg.input_scale)
+
+
 def make_alphabet(cfg: ModelConfig, n_nodes: int) -> Alphabet:
     """The letters planted patterns are painted with: roots of g(x) + βλ h(x) = 0.
 
@@ -101,5 +106,12 @@ def build_classifier(
     noise = build_noise(cfg.noise, attractors, n_nodes)
     solver = config.solver
     return AttractorClassifier(
-        drift, attractors, dt=solver.dt, steps=solver.steps, solver=solver.method, noise=noise, compile=solver.compile
+        drift,
+        attractors,
+        dt=solver.dt,
+        steps=solver.steps,
+        solver=solver.method,
+        noise=noise,
+        compile=solver.compile,
+        input_scale=resolve_input_scale(cfg, n_nodes),
     ).to(dtype)

@@ -61,10 +61,14 @@ class ModelConfig:
     )  # + class_blocks | block_complements | random
     coupling: dict[str, Any] = field(default_factory=_spectral)  # spectral | projector
     noise: dict[str, Any] | None = None  # e.g. {"kind": "damped", "sigma": 0.1} or {"kind": "additive", "eps": 0.06}
+    input_scale: float | str = 1.0  # x(0) = s · input; "sqrt_n": s = √N (the authors' regime in the unit scale)
 
     def __post_init__(self) -> None:
         for name in COMPONENTS:
             setattr(self, name, component_config(f"model.{name}", getattr(self, name)))
+        s = self.input_scale
+        if s != "sqrt_n" and (isinstance(s, bool) or not isinstance(s, (int, float)) or not (0 < s < float("inf"))):
+            raise ValueError(f'model.input_scale must be a finite number > 0 or "sqrt_n", got {s!r}')
 
 
 COMPONENTS = ("reaction", "filter", "attractors", "coupling")

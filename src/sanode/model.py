@@ -10,13 +10,13 @@ from sanode.dynamics.drift import Drift, FrozenDrift
 from sanode.noise.base import Noise
 from sanode.solvers import Backend, Compiled, Solver, TimeGrid, get_solver, integrate
 from sanode.solvers.backends import resolve_compile_mode
-from sanode.validation import check_generator, check_positive_int
+from sanode.validation import check_generator, check_positive_float, check_positive_int
 
 LOSS_SPACES = ("state", "rate")
 
 
 class AttractorClassifier(nn.Module):
-    """x(0) = input → integrate dx = F(x) dt over T = steps·Δt → x(T) → readout.
+    """x(0) = s · input → integrate dx = F(x) dt over T = steps·Δt → x(T) → readout.
 
     Args:
         drift: F(x) = g(x) + β A h(x), with a planted coupling.
@@ -25,6 +25,10 @@ class AttractorClassifier(nn.Module):
         steps: number of steps ≥ 1.
         solver: integration scheme (name or :class:`~sanode.solvers.Solver`).
         noise: optional diffusion term (stochastic models), a :class:`~sanode.noise.Noise`.
+        input_scale: s > 0, the initial condition is s · input. Inputs (and any attack or
+            corruption of them) stay in their own units; with the unit-scale drift (βλ = 1,
+            c = 1/8) and s = √N the model is the authors' parametrisation (β = 1/√N, c = 1/(8N),
+            x(0) = pixels) under y = √N x (docs/model.md).
         backend: how :func:`~sanode.solvers.integrate` executes and differentiates the unroll:
             "auto" (default: the fused adjoint when training, else the plain loop), "autograd",
             "fused", "compiled" or a :class:`~sanode.solvers.backends.Backend` object.
@@ -47,6 +51,7 @@ class AttractorClassifier(nn.Module):
         noise: Noise | None = None,
         backend: str | Backend = "auto",
         compile: bool | str = False,
+        input_scale: float = 1.0,
     ):
         super().__init__()
         TimeGrid(dt, steps)  # validates
@@ -64,6 +69,7 @@ class AttractorClassifier(nn.Module):
         self.solver = get_solver(solver)
         self.noise = noise
         self.backend = backend
+        self.input_scale = check_positive_float("input_scale", input_scale)
 
     @property
     def n_nodes(self) -> int:
@@ -98,8 +104,12 @@ class AttractorClassifier(nn.Module):
             bad = int((~torch.isfinite(x0)).sum())
             raise ValueError(f"inputs contain {bad} NaN or Inf values; clean or impute them first")
 
+    def initial_state(self, inputs: Tensor) -> Tensor:
+        """x(0) = s · input (the inputs themselves when s = 1)."""
+        return inputs if self.input_scale == 1.0 else inputs * self.input_scale
+
     def forward(self, x0: Tensor, *, trajectory: bool = False, generator: torch.Generator | None = None) -> Tensor:
-        """x(T) of shape (..., N), or the whole path (steps + 1, ..., N) with ``trajectory``."""
+        """x(T) of shape (..., N) from the inputs ``x0``, or the path (steps + 1, ..., N) with ``trajectory``."""
         self.check_input(x0)
         return self._integrate(self.drift.frozen(), x0, trajectory=trajectory, generator=generator)
 
@@ -110,7 +120,7 @@ class AttractorClassifier(nn.Module):
         backend = "auto" if trajectory and isinstance(self.backend, Compiled) else self.backend
         return integrate(
             field,
-            x0,
+            self.initial_state(x0),
             grid=self.grid,
             solver=self.solver,
             noise=self.noise,

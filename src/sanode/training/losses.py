@@ -126,7 +126,7 @@ class Objective:
         indices = sorted({max(1, round(f * model.steps)) for f in factors})
         states = integrate(
             field,
-            x0,
+            model.initial_state(x0),
             grid=TimeGrid(model.dt, indices[-1]),
             solver=model.solver,
             noise=model.noise,
