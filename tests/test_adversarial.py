@@ -278,6 +278,13 @@ def test_cli_adversarial_attack_with_masking_checks(tmp_path, capsys):
     assert (run / "attacks" / "adversarial_pgd_linf_checks.json").exists()
     assert cli.main(["attack", str(run), "--attack", "fgsm", "--norm", "l2", "--eps", "0.5", "--n", "20", "--json"]) == 0
     assert cli.main(["attack", str(run), "--attack", "square", "--norm", "l2", "--eps", "0.5", "--n", "20"]) == 2
+    assert cli.main([*argv, "--settled", "--horizon", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["eps"] for r in out["settled_table"]] == [0.0, 0.1, 0.3]
+    settled_check = next(c for c in out["checks"] if c["name"] == "settled_state")
+    assert settled_check["passed"] is not None and settled_check["numbers"]["horizon"] == 2
+    assert (run / "attacks" / "adversarial_pgd_linf_settled.csv").exists()
+    assert cli.main(["attack", str(run), "--attack", "A", "--settled"]) == 2
 
 
 # ---------------------------------------------------------------- the settled state

@@ -21,6 +21,7 @@ from sanode.robustness.adversarial import (
     ADVERSARIAL_ATTACKS,
     LOSS_NAMES,
     NORMS,
+    SettledTarget,
     as_target,
     format_checks,
     masking_report,
@@ -73,6 +74,11 @@ def _adversarial_attack(args: argparse.Namespace, model: Any, data: Any) -> tupl
         "seed": args.seed,
     }
     rows = robust_accuracy_curve(target, x, y, eps, attack=args.attack, norm=args.norm, log=say, **options)
+    settled = settled_rows = None
+    if args.settled:
+        settled = SettledTarget(model, rule=args.rule, horizon=args.horizon, eot=args.eot, eval_realisations=args.realisations)
+        say(f"the settled state x(∞) (gradients through x({args.horizon:g}T)):")
+        settled_rows = robust_accuracy_curve(settled, x, y, eps, attack=args.attack, norm=args.norm, log=say, **options)
     checks = []
     if args.attack == "pgd" and not args.no_checks:
         say("gradient-masking checks:")
@@ -87,6 +93,7 @@ def _adversarial_attack(args: argparse.Namespace, model: Any, data: Any) -> tupl
             queries=args.queries,
             image_shape=data.image_shape,
             seed=args.seed,
+            settled=settled,
         )
     stem = Path(args.out or Path(args.run_dir) / "attacks") / f"adversarial_{args.attack}_{args.norm}"
     if not args.json:
@@ -95,7 +102,12 @@ def _adversarial_attack(args: argparse.Namespace, model: Any, data: Any) -> tupl
             print(f"{r['eps']:>6.3f} {r['acc']:>9.4f} {r['acc_vote']:>7.4f}")
         if checks:
             print(format_checks(checks))
-    extra = {"checks": [c.to_dict() for c in checks], "n": n}
+    extra: dict[str, Any] = {"checks": [c.to_dict() for c in checks], "n": n}
+    if settled_rows is not None:
+        write_table(settled_rows, stem.with_name(stem.name + "_settled"))
+        extra["settled_table"] = settled_rows
+        if not args.json:
+            print("settled state: " + ", ".join(f"ε={r['eps']:g} {r['acc']:.4f}" for r in settled_rows))
     atomic_write_text(stem.with_name(stem.name + "_checks.json"), json.dumps(extra["checks"], indent=1, default=str))
     return rows, stem, extra
 
@@ -111,6 +123,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         model.noise = None  # paper 2: is the robustness engraved in A?
     data = load_data(config).test
     adversarial = args.attack in ADVERSARIAL_ATTACKS
+    if args.settled and not (adversarial and hasattr(model, "attractors")):
+        raise ValueError("--settled needs an adversarial attack (fgsm, pgd, square) on an attractor classifier run")
     rows, stem, extra = (_adversarial_attack if adversarial else _random_attack)(args, model, data)
     write_table(rows, stem)
     x_key = "eps" if adversarial else "p"
@@ -172,6 +186,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     adv.add_argument("--eot", type=int, default=1, help="noise realisations averaged per gradient (stochastic models)")
     adv.add_argument("--queries", type=int, default=1000, help="square-attack queries (also the black-box check)")
     adv.add_argument("--n", type=int, help="attack the first N test items (default all)")
+    adv.add_argument(
+        "--settled",
+        action="store_true",
+        help="also attack the settled state x(∞) (attractor models; gradients through x(H)) and run the settled-state check",
+    )
+    adv.add_argument("--horizon", type=float, default=4.0, help="H/T of the settled attack's gradient path")
     adv.add_argument("--no-checks", action="store_true", help="skip the gradient-masking checks after a PGD curve")
     adv.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     p.add_argument("--deterministic", action="store_true", help="run a noise-trained model without its noise")
