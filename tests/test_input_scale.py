@@ -8,9 +8,12 @@ import pytest
 import torch
 
 from sanode.build import build_classifier
-from sanode.config import RunConfig
+from sanode.config import RunConfig, load_config
+from sanode.data import DataNotFoundError, load_splits
 from sanode.data.base import LabeledData
+from sanode.experiments.noise_levels import model_noise
 from sanode.noise import map_sigma_to_unit_scale
+from sanode.noise.build import build_noise
 from sanode.robustness import accuracy_vs_attack
 from sanode.robustness.adversarial import as_target, pgd
 
@@ -81,3 +84,18 @@ def test_attacks_and_corruptions_act_on_the_input_before_scaling():
 def test_bad_input_scales_are_refused(bad):
     with pytest.raises(ValueError, match="input_scale"):
         RunConfig.from_dict({"model": {"input_scale": bad}})
+
+
+@pytest.mark.parametrize("name,low,high", [("sqrtn-mnist", 0.05, 1.0), ("fast-mnist", 0.0, 1e-3)])
+def test_the_damped_noise_acts_at_the_input_only_in_the_authors_regime(name, low, high):
+    """Paper 1's envelope (authors' variant, σ mapped) at t = 0 on MNIST test digits: ≈ 0.1 with
+    s = √N (sqrtn-mnist), ≈ 2e-4 with s = 1 (fast-mnist). It does not depend on the training."""
+    try:
+        test = load_splits("mnist", n_train=10, n_test=300).test
+    except DataNotFoundError as err:
+        pytest.skip(f"MNIST files not found: {err}")
+    config = load_config(name)
+    model = build_classifier(config, 784, 10)
+    noise = build_noise(model_noise(0.5, config.model, 784, 10, variant="authors"), model.attractors, 784)
+    d0 = noise.damping(model.initial_state(test.x.to(model.attractors.dtype))).mean()
+    assert low <= float(d0) <= high
