@@ -74,13 +74,14 @@ def main() -> None:
         settled_n=args.settled_n,
     )
     models: dict[str, Any] = {}
-    data = None
+    data, dataset = None, ""
     for run in args.cvfr:
         model, config, _ = load_model(run)
         models[Path(run).name] = model
-        data = data or load_data(config)
+        data, dataset = data or load_data(config), dataset or config.data.name
     if data is None and args.data_run:
-        data = load_data(load_model(args.data_run)[1])
+        config = load_model(args.data_run)[1]
+        data, dataset = load_data(config), config.data.name
     if data is None:
         raise SystemExit("give at least one --cvfr run (its config fixes the dataset)")
     for name in [b for b in args.baselines.split(",") if b]:
@@ -88,7 +89,7 @@ def main() -> None:
         models[name] = ensure_baseline(name, data, stem, epochs=args.baseline_epochs, seed=args.seed, log=print)
     shape = data.test.image_shape
     image_shape = (int(shape[0]), int(shape[1])) if shape is not None else None
-    summary = attack_suite(models, data.test.x, data.test.y, plan, out, image_shape=image_shape, title="MNIST", log=print)
+    summary = attack_suite(models, data.test.x, data.test.y, plan, out, image_shape=image_shape, title=dataset, log=print)
     atomic_write_text(out / "table.md", suite_markdown(summary))
     print(f"summary: {out / 'summary.json'}")
 
