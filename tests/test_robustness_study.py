@@ -29,6 +29,7 @@ def test_study_trains_every_model_once_and_reuses_it(tmp_path):
     for entry in first["models"].values():
         assert set(entry["attack_A"]) == {"0", "1"} and all(0 <= v <= 1 for v in entry["attack_A"].values())
     assert (tmp_path / "attack-A.png").stat().st_size > 0
+    assert 0 <= first["models"]["cvfr σ=0.2"]["damping"]["d_at_0"] <= 1 and "damping" not in first["models"]["cvfr σ=0"]
     assert first["corruption_table"] is None  # 7×7 letters are not 28×28 images
     lines.clear()
     second = robustness_study(

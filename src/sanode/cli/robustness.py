@@ -47,14 +47,16 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         log=(lambda line: None) if args.json else print,
     )
     if not args.json:
-        print(f"{'model':<32} {'clean':>7} " + " ".join(f"A@{p:<5}" for p in summary["ps"][-2:]) + "  corruptions")
+        print(f"{'model':<32} {'clean':>7} " + " ".join(f"A@{p:<5}" for p in summary["ps"][-2:]) + "  corruptions  d(x) at 0")
         for label, entry in summary["models"].items():
             a = list(entry["attack_A"].values())[-2:]
             corr = entry.get("corruptions_mean")
+            d0 = entry.get("damping", {}).get("d_at_0")
             print(
                 f"{label:<32} {entry['clean'] or float('nan'):>7.4f} "
                 + " ".join(f"{v:<7.4f}" for v in a)
-                + (f"  {corr:.4f}" if corr is not None else "")
+                + (f"  {corr:.4f}" if corr is not None else "  –     ")
+                + (f"       {d0:.3g}" if d0 is not None else "")
             )
         if "adversarial" in summary:
             print(suite_markdown(summary["adversarial"]), end="")

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sanode.analysis.damping import damping_along
 from sanode.baselines import MLPClassifier, NeuralODEClassifier, mlp_hidden_for, ode_hidden_for, train_baseline
 from sanode.config import RunConfig, apply_overrides
 from sanode.corruptions import CORRUPTIONS
@@ -49,6 +50,7 @@ from sanode.io.atomic import atomic_write_text
 from sanode.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 from sanode.io.load import load_model
 from sanode.io.rundir import RunDir
+from sanode.noise import DampedNoise
 from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, plot_accuracy_vs_p, write_table
 from sanode.robustness.adversarial import AdversarialPlan, attack_suite, suite_markdown
 from sanode.training import load_data, train
@@ -192,10 +194,19 @@ def robustness_study(
                 1, sum(r["severity"] > 0 for r in rows)
             )
         entry["clean"] = attack_tables["A"][label][0]["acc"] if ps and ps[0] == 0 else None
+        if isinstance(getattr(model, "noise", None), DampedNoise):
+            # how active the noise is where the robustness is measured (d ≈ 0: off)
+            profile = damping_along(model, attacked.x[:200], generator=torch.Generator().manual_seed(30 + k))
+            entry["damping"] = {"d_at_0": float(profile.mean[0]), "d_mean": profile.overall, "d_at_T": float(profile.mean[-1])}
         summary["models"][label] = entry
         log(
             f"{label}: attacks done"
             + (f", mean corrupted accuracy {entry['corruptions_mean']:.4f}" if "corruptions_mean" in entry else "")
+            + (
+                f", d(x) at t = 0 {entry['damping']['d_at_0']:.3g}, mean {entry['damping']['d_mean']:.3g}"
+                if "damping" in entry
+                else ""
+            )
         )
     for attack in ("A", "B"):
         plot_accuracy_vs_p(attack_tables[attack], out / f"attack-{attack}.png", title=f"{config.name}: attack {attack}")
