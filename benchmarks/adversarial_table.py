@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|---|---:|---:|" + "---:|" * (len(header) - 3))
     for arg in argv:
-        row, _, specs = arg.partition("=")
+        row, _, specs = arg.rpartition("=")  # a row name may contain "=", a path does not
         entries = []
         for spec in specs.split(","):
             path, _, model = spec.partition("#")
