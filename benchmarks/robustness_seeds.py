@@ -3,8 +3,9 @@
     python benchmarks/robustness_seeds.py runs/rob10k-sqrtn-mnist-s0 runs/rob10k-sqrtn-mnist-s1 runs/rob10k-sqrtn-mnist-s2 \
         --a 0.2,0.4,0.6 --b 0.2,0.4,0.6,1
 
-Each argument is a study's output folder (its summary.json). Prints a markdown table: clean accuracy and the
-accuracy under each attack (%, mean ± std over the studies) and, for damped-noise models, the envelope d(x)
+Each argument is a study's output folder (its summary.json); a model is averaged over the studies that have
+it (the count in parentheses: studies of other σ grids share their σ = 0 run). Prints a markdown table: clean
+accuracy and the accuracy under each attack (%, mean ± std over the studies) and, for damped-noise models, the envelope d(x)
 at t = 0 and along the trajectories that the study recorded (mean over the studies).
 """
 
@@ -33,7 +34,8 @@ def main() -> None:
     header = ["model", "clean", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps), "d(x) at t = 0", "d(x) mean"]
     print("| " + " | ".join(header) + " |")
     print("|---|" + "---:|" * (len(header) - 1))
-    for label in summaries[0]["models"]:
+    labels = list(dict.fromkeys(label for s in summaries for label in s["models"]))  # every model, first-seen order
+    for label in labels:
         entries = [s["models"][label] for s in summaries if label in s["models"]]
         cells = [_cell([e["clean"] for e in entries])]
         cells += [_cell([e["attack_A"][v] for e in entries]) for v in a_ps]
