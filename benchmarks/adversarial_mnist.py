@@ -25,15 +25,12 @@ from typing import Any
 
 import torch
 
+from sanode.cli._common import float_list
 from sanode.experiments.robustness_study import ensure_baseline
 from sanode.io.atomic import atomic_write_text
 from sanode.io.load import load_model
 from sanode.robustness.adversarial import AdversarialPlan, attack_suite, suite_markdown
 from sanode.training import load_data
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v)
 
 
 def main() -> None:
@@ -60,8 +57,8 @@ def main() -> None:
     torch.set_num_threads(1)
     out = Path(args.out)
     plan = AdversarialPlan(
-        linf=_floats(args.linf),
-        l2=_floats(args.l2),
+        linf=float_list(args.linf),
+        l2=float_list(args.l2),
         steps=args.steps,
         restarts=args.restarts,
         n=args.n,

@@ -30,6 +30,14 @@ __all__ = [
 JSON_HELP = "print one JSON object as the last stdout line"
 
 
+def float_list(text: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers ("0.05,0.1"; "" is the empty list)."""
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """``--json`` (unless ``parser`` has it already): the last stdout line becomes one JSON object."""
     if not any(action.dest == "json" for action in parser._actions):

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from sanode import distributed
-from sanode.cli._common import add_data_dir_flag, add_device_flag, add_json_flag, emit, with_data_dir
+from sanode.cli._common import add_data_dir_flag, add_device_flag, add_json_flag, emit, float_list, with_data_dir
 from sanode.io.atomic import atomic_write_text
 from sanode.io.load import load_model
 from sanode.robustness import accuracy_vs_attack, plot_accuracy_vs_p, write_table
@@ -33,7 +33,7 @@ RANDOM_ATTACKS = ("A", "B")
 
 
 def _random_attack(args: argparse.Namespace, model: Any, data: Any) -> tuple[list[dict[str, Any]], Path, dict[str, Any]]:
-    ps = [float(p) for p in args.ps.split(",")]
+    ps = list(float_list(args.ps))
     gen = torch.Generator().manual_seed(args.seed)
     rows = accuracy_vs_attack(
         model,
@@ -60,7 +60,7 @@ def _adversarial_attack(args: argparse.Namespace, model: Any, data: Any) -> tupl
     target = as_target(model, rule=args.rule, eot=args.eot, eval_realisations=args.realisations)
     losses = tuple(args.loss.split(",")) if args.loss else None
     say = (lambda line: None) if args.json else print
-    eps = [float(e) for e in args.eps.split(",")]
+    eps = list(float_list(args.eps))
     say(
         f"{args.attack} {args.norm}, {n} test items, steps {args.steps}, restarts {args.restarts}, "
         f"EOT {target.eot if target.stochastic else '-'}, rule {args.rule}"

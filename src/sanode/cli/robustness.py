@@ -8,14 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sanode.cli._common import add_data_dir_flag, add_json_flag, data_dir_override
+from sanode.cli._common import add_data_dir_flag, add_json_flag, data_dir_override, float_list
 from sanode.config import load_config
 from sanode.experiments.robustness_study import robustness_study
 from sanode.robustness.adversarial import AdversarialPlan, suite_markdown
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v)
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
@@ -23,8 +19,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     adversarial = None
     if args.adversarial:
         adversarial = AdversarialPlan(
-            linf=_floats(args.adv_linf),
-            l2=_floats(args.adv_l2),
+            linf=float_list(args.adv_linf),
+            l2=float_list(args.adv_l2),
             steps=args.adv_steps,
             restarts=args.adv_restarts,
             n=args.adv_n,
