@@ -224,6 +224,18 @@ def test_mlp_baseline_learns_the_letters(train_letters, letters):
     assert all(torch.equal(p, q) for p, q in zip(mlp.parameters(), again.parameters(), strict=True))
 
 
+def test_input_noise_augmentation_is_seeded_and_changes_training(train_letters):
+    def fit(std: float, seed: int = 0) -> MLPClassifier:
+        model = MLPClassifier(49, 3, 16, seed=0)
+        return train_baseline(model, train_letters, epochs=2, batch_size=50, lr=1e-2, seed=seed, input_noise=std)
+
+    plain, noisy, again = fit(0.0), fit(0.3), fit(0.3)
+    assert all(torch.equal(p, q) for p, q in zip(noisy.parameters(), again.parameters(), strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(plain.parameters(), noisy.parameters(), strict=True))
+    with pytest.raises(ValueError, match="input_noise"):
+        fit(-0.1)
+
+
 @pytest.mark.parametrize("method", ["rk4", "dopri5"])
 def test_neural_ode_baseline_trains(train_letters, letters, method):
     ode = NeuralODEClassifier(49, 3, 16, t1=1.0, method=method, steps=4, seed=0)
