@@ -17,6 +17,10 @@ optional and usable with both plantings and with noise:
     every ``margin_every`` batches; plus, with ``union_margin``, a term
     w_u Σ_S relu(m_u − max Re λ(J(u_S)))² that pushes ``union_samples`` random unions u_S of planted
     class blocks (fixed points by construction) to be unstable.
+(d) **Lyapunov regulariser** (paper 2, for a learnable noise matrix G): w_L mean_k ‖J_k Σ* + Σ* J_kᵀ +
+    ε² G Gᵀ‖²_mean / s*⁴ with Σ* = s*² I at every planted attractor. Without it the classification
+    loss drives G to 0 (the noise only hurts the loss); with it ε² G Gᵀ is pulled to −(J_k Σ* + Σ* J_kᵀ),
+    the noise whose linear-noise stationary law has per-node variance s*².
 """
 
 from __future__ import annotations
@@ -28,12 +32,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sanode.analysis.covariance import lyapunov_regulariser
 from sanode.dynamics.drift import FrozenDrift
 from sanode.model import AttractorClassifier
+from sanode.noise import AdditiveNoise
 from sanode.solvers import Compiled, TimeGrid, integrate
 from sanode.solvers.steady import fixed_point, implicit_fixed_point
 
-__all__ = ["Objective", "support_spectrum"]
+__all__ = ["Objective", "lyapunov_penalty", "support_spectrum"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class Objective:
         union_margin: push random unions of planted patterns to max Re λ ≥ this (None: off).
         union_weight: its weight.
         union_samples: unions drawn per evaluation.
+        lyapunov_std: the target stationary standard deviation s* per node of (d) (None: off); it
+            needs additive noise (``model.noise.kind = "additive"``).
+        lyapunov_weight: its weight (the term is relative: divided by s*⁴).
     """
 
     times: tuple[float, ...] = (1.0,)
@@ -63,6 +72,8 @@ class Objective:
     union_margin: float | None = None
     union_weight: float = 1.0
     union_samples: int = 8
+    lyapunov_std: float | None = None
+    lyapunov_weight: float = 1.0
 
     def __post_init__(self) -> None:
         times = tuple(float(t) for t in self.times)
@@ -71,7 +82,9 @@ class Objective:
         object.__setattr__(self, "times", times)
         if self.random_time is not None and not self.random_time > 1:
             raise ValueError(f"train.objective.random_time must be > 1 (a multiple of T), got {self.random_time}")
-        for name in ("fixed_point", "margin_weight", "union_weight"):
+        if self.lyapunov_std is not None and not (math.isfinite(self.lyapunov_std) and self.lyapunov_std > 0):
+            raise ValueError(f"train.objective.lyapunov_std must be finite and > 0, got {self.lyapunov_std}")
+        for name in ("fixed_point", "margin_weight", "union_weight", "lyapunov_weight"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"train.objective.{name} must be finite and >= 0, got {getattr(self, name)}")
         for name in ("margin_every", "union_samples"):
@@ -98,6 +111,7 @@ class Objective:
             and self.fixed_point == 0
             and self.margin is None
             and self.union_margin is None
+            and self.lyapunov_std is None
         )
 
     def to_config(self) -> dict[str, Any]:
@@ -150,8 +164,26 @@ class Objective:
             pen = union_penalty(field, model.attractors, self.union_margin, self.union_samples, generator)
             total = total + self.union_weight * pen
             terms["loss_union"] = float(pen.detach())
+        if self.lyapunov_std is not None and batch_index % self.margin_every == 0:
+            pen = lyapunov_penalty(field, model.attractors, model.noise, self.lyapunov_std)
+            total = total + self.lyapunov_weight * pen
+            terms["loss_lyapunov"] = float(pen.detach())
         terms["loss"] = float(total.detach())
         return total, terms
+
+
+def lyapunov_penalty(field: FrozenDrift, attractors: Tensor, noise: object, target_std: float) -> Tensor:
+    """mean_k mean_ij (J_k Σ* + Σ* J_kᵀ + ε² G Gᵀ)²_ij / s*⁴ with Σ* = s*² I (term (d) of the module doc)."""
+    if not isinstance(noise, AdditiveNoise):
+        raise ValueError(
+            "train.objective.lyapunov_std constrains paper 2's additive noise ε G dW; set model.noise to "
+            '{"kind": "additive", "eps": ..., "G": "learnable"} or drop lyapunov_std'
+        )
+    var = target_std**2
+    jac = field.jacobian(attractors.to(field.matrix.dtype))
+    g = noise.covariance_factor(field.matrix.dtype)
+    terms = [lyapunov_regulariser(j, var * torch.eye(j.shape[-1], dtype=j.dtype), g, noise.eps) for j in jac]
+    return torch.stack(terms).mean() / var**2
 
 
 def _cpu_generator(generator: torch.Generator) -> torch.Generator | None:
