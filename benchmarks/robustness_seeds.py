@@ -1,26 +1,92 @@
-"""Mean ± std over seeds of ``sanode robustness`` studies: one row per model, attacks A and B at chosen p.
+"""Mean ± std over seeds of ``sanode robustness`` studies: a table, gains against a reference, figures.
 
     python benchmarks/robustness_seeds.py runs/rob10k-sqrtn-mnist-s0 runs/rob10k-sqrtn-mnist-s1 runs/rob10k-sqrtn-mnist-s2 \
-        --a 0.2,0.4,0.6 --b 0.2,0.4,0.6,1
+        --a 0.2,0.4,0.6 --b 0.2,0.4,0.6,1 --gain "cvfr σ=1:cvfr σ=0" --figure docs/figures/noise/sqrtn
 
 Each argument is a study's output folder (its summary.json); a model is averaged over the studies that have
 it (the count in parentheses: studies of other σ grids share their σ = 0 run). Prints a markdown table: clean
-accuracy and the accuracy under each attack (%, mean ± std over the studies) and, for damped-noise models, the envelope d(x)
-at t = 0 and along the trajectories that the study recorded (mean over the studies).
+accuracy at T and of the settled state, the accuracy under each attack and the mean over the corruption suite
+(%, mean ± std over the studies), and the mechanism: for damped-noise models the envelope d(x) at t = 0 and along
+the trajectories, for additive noise ε and the RMS scale of G (1 for G = I).
+
+``--gain MODEL:REFERENCE`` (repeatable) adds one line per pair: MODEL's largest mean gain over REFERENCE across
+every attack intensity and the corruption mean, with the seed spread (the two stds in quadrature) beside it and
+whether the gain exceeds it. ``--figure PREFIX`` draws PREFIX-attack-{A,B}.png, one curve per model (``--models``
+picks them), mean over the studies with a ± std band.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from pathlib import Path
+from typing import Any
+
+from sanode.experiments.robustness_study import model_tag
+from sanode.robustness import plot_accuracy_vs_p
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _cell(values: list[float]) -> str:
+    if not values:
+        return "–"
     if len(values) == 1:
         return f"{100 * values[0]:.1f}"
-    return f"{100 * statistics.fmean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+    mean, std = _mean_std(values)
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def _measures(entries: list[dict[str, Any]], a_ps: list[str], b_ps: list[str]) -> dict[str, list[float]]:
+    """Column → the values over the studies (a study without the column contributes nothing)."""
+    out: dict[str, list[float]] = {"clean": [e["clean"] for e in entries]}
+    out["settled"] = [e["settled"]["settled_acc_nearest"] for e in entries if "settled" in e]
+    out.update({f"A {v}": [e["attack_A"][v] for e in entries] for v in a_ps})
+    out.update({f"B {v}": [e["attack_B"][v] for e in entries] for v in b_ps})
+    out["corruptions"] = [e["corruptions_mean"] for e in entries if "corruptions_mean" in e]
+    return out
+
+
+def _mechanism(entries: list[dict[str, Any]]) -> list[str]:
+    damping = [e["damping"] for e in entries if "damping" in e]
+    if damping:
+        return [
+            f"d(0) = {statistics.fmean(d['d_at_0'] for d in damping):.3g}",
+            f"{statistics.fmean(d['d_mean'] for d in damping):.3g}",
+        ]
+    noise = [e["noise"] for e in entries if "noise" in e]
+    if noise:
+        return [f"ε = {noise[0]['eps']:g} (no envelope)", f"G rms {statistics.fmean(n['G_rms'] for n in noise):.3g}"]
+    return ["–", "–"]
+
+
+def gain_line(model: str, reference: str, columns: dict[str, dict[str, list[float]]]) -> str:
+    """MODEL's largest mean gain over REFERENCE (pp), where, and whether it exceeds the seed spread."""
+    gains = {}
+    for column in columns[model]:
+        ours, theirs = columns[model][column], columns[reference].get(column, [])
+        if column in ("clean", "settled") or not ours or not theirs:
+            continue
+        (m1, s1), (m0, s0) = _mean_std(ours), _mean_std(theirs)
+        gains[column] = (m1 - m0, math.hypot(s1, s0), min(len(ours), len(theirs)))
+    if not gains:
+        return f"{model} vs {reference}: no common column"
+    best = max(gains, key=lambda c: gains[c][0])
+    g, spread, n = gains[best]
+    beyond = [c for c, (gc, sc, _) in gains.items() if gc > sc and gc > 0]
+    worse = [c for c, (gc, sc, _) in gains.items() if -gc > sc and gc < 0]
+    clean = _mean_std(columns[model]["clean"])[0] - _mean_std(columns[reference]["clean"])[0]
+    text = f"{model} vs {reference} ({n} seeds): largest gain {100 * g:+.1f} pp at {best} (seed spread {100 * spread:.1f}); "
+    if n < 2:
+        text += "one study each, no seed spread to compare with"
+    else:
+        text += f"beyond the spread at {', '.join(beyond)}" if beyond else "never beyond the spread"
+        text += f"; worse beyond it at {', '.join(worse)}" if worse else ""
+    return text + f"; clean accuracy {100 * clean:+.1f} pp."
 
 
 def main() -> None:
@@ -28,22 +94,44 @@ def main() -> None:
     p.add_argument("studies", nargs="+", help="output folders of sanode robustness (one per seed)")
     p.add_argument("--a", default="0.2,0.4,0.6", help="attack A intensities shown")
     p.add_argument("--b", default="0.2,0.4,0.6,1", help="attack B intensities shown")
+    p.add_argument("--gain", action="append", default=[], metavar="MODEL:REFERENCE", help="gain of MODEL over REFERENCE")
+    p.add_argument("--figure", metavar="PREFIX", help="draw PREFIX-attack-{A,B}.png with ± std bands")
+    p.add_argument("--models", help="comma-separated labels drawn in the figures (default: all)")
     args = p.parse_args()
-    summaries = [json.loads((Path(s) / "summary.json").read_text()) for s in args.studies]
+    folders = [Path(s) for s in args.studies]
+    summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
     a_ps, b_ps = [f"{float(v):g}" for v in args.a.split(",")], [f"{float(v):g}" for v in args.b.split(",")]
-    header = ["model", "clean", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps), "d(x) at t = 0", "d(x) mean"]
+    labels = list(dict.fromkeys(label for s in summaries for label in s["models"]))  # every model, first-seen order
+    columns = {label: _measures([s["models"][label] for s in summaries if label in s["models"]], a_ps, b_ps) for label in labels}
+    header = ["model", "clean", "settled", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps), "corruptions"]
+    header += ["noise at t = 0", "along t"]
     print("| " + " | ".join(header) + " |")
     print("|---|" + "---:|" * (len(header) - 1))
-    labels = list(dict.fromkeys(label for s in summaries for label in s["models"]))  # every model, first-seen order
     for label in labels:
         entries = [s["models"][label] for s in summaries if label in s["models"]]
-        cells = [_cell([e["clean"] for e in entries])]
-        cells += [_cell([e["attack_A"][v] for e in entries]) for v in a_ps]
-        cells += [_cell([e["attack_B"][v] for e in entries]) for v in b_ps]
-        damping = [e["damping"] for e in entries if "damping" in e]
-        for key in ("d_at_0", "d_mean"):
-            cells.append(f"{statistics.fmean(d[key] for d in damping):.3g}" if damping else "–")
+        cells = [_cell(v) for v in columns[label].values()] + _mechanism(entries)
         print(f"| {label} ({len(entries)}) | " + " | ".join(cells) + " |")
+    for pair in args.gain:
+        model, _, reference = pair.rpartition(":")
+        missing = [m for m in (model, reference) if m not in columns]
+        if missing:
+            raise SystemExit(f"--gain {pair!r}: no model {missing[0]!r} in these studies; they have {', '.join(labels)}")
+        print("\n" + gain_line(model, reference, columns))
+    if args.figure:
+        chosen = [m.strip() for m in args.models.split(",")] if args.models else labels
+        for attack in ("A", "B"):
+            tables = {
+                label: [
+                    json.loads((f / "tables" / f"{model_tag(label)}-attack-{attack}.json").read_text())
+                    for f, s in zip(folders, summaries)
+                    if label in s["models"]
+                ]
+                for label in chosen
+            }
+            out = Path(f"{args.figure}-attack-{attack}.png")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            plot_accuracy_vs_p({k: v for k, v in tables.items() if v}, out, title=f"attack {attack} (mean ± std over studies)")
+            print(f"figure: {out}")
 
 
 if __name__ == "__main__":

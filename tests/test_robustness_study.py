@@ -63,6 +63,42 @@ def test_study_runs_the_worst_case_suite_with_its_checks(tmp_path, capsys):
     assert "| cvfr σ=0 @settled |" in printed and "settled_state" in (tmp_path / "adversarial" / "table.md").read_text()
 
 
+def test_paper2_noise_learned_g_and_augmented_baselines(tmp_path):
+    config = load_config("paper1-letters", LETTERS)
+    summary = robustness_study(
+        config,
+        tmp_path,
+        epsilons=[0.06],
+        learnable_g=0.1,
+        baselines=["mlp"],
+        augment=[0.2],
+        baseline_epochs=1,
+        ps=[0, 0.5],
+        n_test=40,
+        log=print,
+    )
+    labels = set(summary["models"])
+    assert {"cvfr ε=0.06", "cvfr ε=0.06, run with ε=0", "cvfr ε=0.1 G learned", "mlp", "mlp +noise 0.2"} <= labels
+    noisy, learned = summary["models"]["cvfr ε=0.06"], summary["models"]["cvfr ε=0.1 G learned"]
+    assert noisy["noise"] == {"eps": 0.06, "G_rms": pytest.approx(1.0)}
+    assert 0.5 < learned["noise"]["G_rms"] < 2.0  # under the regulariser G stays near its target scale
+    trained = json.loads((tmp_path / "runs" / "cvfr-eps0.1-G" / "config.json").read_text())
+    assert trained["model"]["noise"] == {"kind": "additive", "eps": 0.1, "G": "learnable"}
+    assert trained["train"]["objective"]["lyapunov_std"] == pytest.approx(0.1 / 2**0.5)
+    for label, entry in summary["models"].items():
+        # settled accuracy beside accuracy at T for every attractor classifier, never for a baseline
+        assert ("settled" in entry) == label.startswith("cvfr")
+        if "settled" in entry:
+            assert 0 <= entry["settled"]["settled_acc_nearest"] <= 1
+    augmented = json.loads((tmp_path / "baselines" / "mlp-noise0.2.json").read_text())
+    assert augmented["metadata"]["input_noise"] == 0.2
+    assert (tmp_path / "tables" / "mlp-noise0.2-attack-A.json").exists()
+    with pytest.raises(ValueError, match="epsilons"):
+        robustness_study(config, tmp_path, epsilons=[0.0])
+    with pytest.raises(ValueError, match="augment"):
+        robustness_study(config, tmp_path, augment=[-0.1])
+
+
 def test_a_run_with_other_settings_is_not_reused(tmp_path):
     robustness_study(load_config("paper1-letters", LETTERS), tmp_path, baselines=[], ps=[0], n_test=20, log=print)
     other = load_config("paper1-letters", LETTERS + ["train.lr=0.02"])

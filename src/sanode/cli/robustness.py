@@ -38,18 +38,28 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         ps=[float(p) for p in args.ps.split(",")],
         n_test=args.n_test,
         corruptions=not args.no_corruptions,
+        corruption_n=args.corruption_n,
         variant=args.variant,
+        epsilons=float_list(args.epsilons),
+        learnable_g=args.learnable_g,
+        augment=float_list(args.augment),
         adversarial=adversarial,
         log=(lambda line: None) if args.json else print,
     )
     if not args.json:
-        print(f"{'model':<32} {'clean':>7} " + " ".join(f"A@{p:<5}" for p in summary["ps"][-2:]) + "  corruptions  d(x) at 0")
+        print(
+            f"{'model':<32} {'clean':>7} {'settled':>7} "
+            + " ".join(f"A@{p:<5}" for p in summary["ps"][-2:])
+            + "  corruptions  d(x) at 0"
+        )
         for label, entry in summary["models"].items():
             a = list(entry["attack_A"].values())[-2:]
             corr = entry.get("corruptions_mean")
             d0 = entry.get("damping", {}).get("d_at_0")
+            settled = entry.get("settled", {}).get("settled_acc_nearest")
             print(
                 f"{label:<32} {entry['clean'] or float('nan'):>7.4f} "
+                + (f"{settled:>7.4f} " if settled is not None else f"{'–':>7} ")
                 + " ".join(f"{v:<7.4f}" for v in a)
                 + (f"  {corr:.4f}" if corr is not None else "  –     ")
                 + (f"       {d0:.3g}" if d0 is not None else "")
@@ -69,9 +79,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_data_dir_flag(p)
     p.add_argument("--sigmas", default="0,1", help="paper 1's σ values (0 = deterministic, always included)")
     p.add_argument("--baselines", default="mlp,node", help="comma-separated subset of mlp,node ('' for none)")
+    p.add_argument("--epsilons", default="", help="paper 2's additive noise amplitudes ε > 0 (G = I), e.g. 0.03,0.06")
+    p.add_argument("--learnable-g", type=float, metavar="EPS", help="also additive noise of this ε with G learned")
+    p.add_argument("--augment", default="", help="Gaussian input-noise stds: each baseline also trained with each")
     p.add_argument("--baseline-epochs", type=int, default=5)
     p.add_argument("--ps", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.8,1.0", help="attack intensities (A and B)")
     p.add_argument("--n-test", type=int, default=2000, help="attacked test items (a fixed random subset)")
+    p.add_argument("--corruption-n", type=int, help="run the corruption suite on the first N attacked items (default: all)")
     p.add_argument("--no-corruptions", action="store_true", help="skip the common-corruption suite")
     p.add_argument("--variant", choices=("authors", "paper"), default="authors", help="damping envelope of Eq. 8")
     p.add_argument("--adversarial", action="store_true", help="also the worst-case PGD suite with the masking checks")

@@ -6,8 +6,16 @@ For one dataset and model config it trains (or reuses, or resumes) these models 
 * ``cvfr-sigma<σ>``: the stochastic one for each paper-1 noise amplitude σ > 0 (Eqs. 7–8, σ mapped
   into the config's parametrisation by :func:`sanode.experiments.noise_levels.model_noise`), also
   evaluated with its noise switched off (paper 2: is the robustness engraved in A?);
+* ``cvfr-eps<ε>``: paper 2's additive noise ε dW (G = I) for each ε, and ``cvfr-eps<ε>-G`` with a
+  learned G under the Lyapunov regulariser, each also run without noise;
 * ``mlp``: a one-hidden-layer MLP with about N² parameters (the coupling's count);
-* ``node``: a neural ODE (torchdiffeq vector-field MLP + linear readout), about N² parameters.
+* ``node``: a neural ODE (torchdiffeq vector-field MLP + linear readout), about N² parameters;
+* ``<baseline>-noise<s>``: the same baseline trained on inputs with Gaussian noise of std s added
+  (noise on the data, against noise in the dynamics).
+
+Every attractor classifier also reports the accuracy of its settled state on the clean attacked
+items (:func:`sanode.analysis.settle.settle`) and, with paper 1's damped noise, the envelope d(x)
+along its trajectories: the mechanism beside the number.
 
 Each model is attacked the same way: paper 1's attacks A and B over a grid of p, and, for 28×28
 images, the common-corruption suite (15 corruptions × 5 severities); with ``adversarial`` (an
@@ -30,6 +38,7 @@ A finished model is never retrained; its tables are recomputed (they are cheap n
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +48,7 @@ import torch
 from torch import nn
 
 from sanode.analysis.damping import damping_along
+from sanode.analysis.settle import settle, settle_scores
 from sanode.baselines import MLPClassifier, NeuralODEClassifier, mlp_hidden_for, ode_hidden_for, train_baseline
 from sanode.config import RunConfig, apply_overrides
 from sanode.corruptions import CORRUPTIONS
@@ -50,7 +60,8 @@ from sanode.io.atomic import atomic_write_text
 from sanode.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 from sanode.io.load import load_model
 from sanode.io.rundir import RunDir
-from sanode.noise import DampedNoise
+from sanode.model import AttractorClassifier
+from sanode.noise import AdditiveNoise, DampedNoise
 from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, plot_accuracy_vs_p, write_table
 from sanode.robustness.adversarial import AdversarialPlan, attack_suite, suite_markdown
 from sanode.training import load_data, train
@@ -70,6 +81,36 @@ def _subset(data: LabeledData, n: int | None) -> LabeledData:
         return data
     idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n]
     return LabeledData(data.x[idx], data.y[idx], data.classes, data.image_shape)
+
+
+def _subset_head(data: LabeledData, n: int | None) -> LabeledData:
+    if n is None or n >= len(data):
+        return data
+    if n < 1:
+        raise ValueError(f"corruption_n must be >= 1 (or None for every attacked item), got {n}")
+    return LabeledData(data.x[:n], data.y[:n], data.classes, data.image_shape)
+
+
+def model_tag(label: str) -> str:
+    """A file-name form of a model label ("cvfr σ=1, run with σ=0" → "cvfrsigma1-runwithsigma0")."""
+    for old, new in ((" ", ""), ("σ=", "sigma"), ("ε=", "eps"), (",", "-"), ("+noise", "-noise")):
+        label = label.replace(old, new)
+    return label
+
+
+def additive_config(base: RunConfig, eps: float, *, learnable: bool = False) -> RunConfig:
+    """``base`` with paper 2's additive noise ε G dW (G = I; ``learnable``: G trained from I under the
+    Lyapunov regulariser with target Σ* = (ε²/2) I, the LNA law of G = I at J = −I)."""
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"paper 2's additive noise needs eps > 0, got {eps}")
+    noise = {"kind": "additive", "eps": float(eps), "G": "learnable" if learnable else "identity"}
+    sets = [f"model.noise={json.dumps(noise)}"]
+    if learnable:
+        objective = {**(base.train.objective or {}), "lyapunov_std": eps / math.sqrt(2.0)}
+        sets.append(f"train.objective={json.dumps(objective)}")
+    raw = apply_overrides(base.to_dict(), sets)
+    raw["name"] = f"{base.name}-eps{eps:g}" + ("-G" if learnable else "")
+    return RunConfig.from_dict(raw)
 
 
 def cvfr_config(base: RunConfig, sigma: float, n_nodes: int, n_classes: int, *, variant: str = "authors") -> RunConfig:
@@ -99,21 +140,30 @@ def _baseline(name: str, n_in: int, n_classes: int, seed: int) -> nn.Module:
     raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
 
 
-def ensure_baseline(name: str, splits: Splits, stem: Path, *, epochs: int, seed: int, log: Callable[[str], None]) -> nn.Module:
-    """Train a baseline on ``splits.train`` (cross-entropy, Adam) or load its verified weights."""
+def ensure_baseline(
+    name: str,
+    splits: Splits,
+    stem: Path,
+    *,
+    epochs: int,
+    seed: int,
+    input_noise: float = 0.0,
+    log: Callable[[str], None],
+) -> nn.Module:
+    """Train a baseline on ``splits.train`` (cross-entropy, Adam; Gaussian input augmentation of std
+    ``input_noise``) or load its verified weights."""
     model = _baseline(name, splits.train.n_features, splits.train.n_classes, seed)
     if checkpoint_paths(stem)[1].exists():
         tensors, meta = load_checkpoint(stem)
-        if meta.get("epochs") == epochs and meta.get("seed") == seed:
+        if meta.get("epochs") == epochs and meta.get("seed") == seed and meta.get("input_noise", 0.0) == input_noise:
             model.load_state_dict(tensors)
             log(f"{name}: finished earlier, reused")
             return model.eval()
     log(f"{name}: training ({epochs} epochs)")
     t0 = time.perf_counter()
-    train_baseline(model, splits.train, epochs=epochs, seed=seed)
-    save_checkpoint(
-        stem, model.state_dict(), {"baseline": name, "epochs": epochs, "seed": seed, "train_seconds": time.perf_counter() - t0}
-    )
+    train_baseline(model, splits.train, epochs=epochs, seed=seed, input_noise=input_noise)
+    meta = {"baseline": name, "epochs": epochs, "seed": seed, "input_noise": input_noise}
+    save_checkpoint(stem, model.state_dict(), {**meta, "train_seconds": time.perf_counter() - t0})
     return model.eval()
 
 
@@ -127,7 +177,11 @@ def robustness_study(
     ps: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
     n_test: int | None = 2000,
     corruptions: bool = True,
+    corruption_n: int | None = None,
     variant: str = "authors",
+    epsilons: Sequence[float] = (),
+    learnable_g: float | None = None,
+    augment: Sequence[float] = (),
     adversarial: AdversarialPlan | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -142,7 +196,12 @@ def robustness_study(
         ps: attack intensities for attacks A and B.
         n_test: test items attacked (a fixed random subset; None: all).
         corruptions: also run the common-corruption suite (28×28 images only).
+        corruption_n: the suite runs on the first this many attacked items (None: all); it costs
+            75 evaluations per model, against 2 per intensity for attacks A and B.
         variant: damping envelope of Eq. 8 ("authors" or "paper").
+        epsilons: paper 2's additive noise amplitudes ε > 0 (G = I): one model each, also run with ε = 0.
+        learnable_g: also a model with additive noise of this ε and a learned G (see :func:`additive_config`).
+        augment: Gaussian input-noise standard deviations: each baseline is also trained with each.
         adversarial: the worst-case attack suite to run on every model (None: random attacks only);
             it attacks the first ``adversarial.n`` items of the attacked subset.
         log: receives one line per step.
@@ -152,6 +211,12 @@ def robustness_study(
     """
     t0 = time.perf_counter()
     sigmas = _check_sigmas(sigmas)
+    if any(not (math.isfinite(e) and e > 0) for e in epsilons):
+        raise ValueError(
+            f"epsilons must be finite values > 0 (paper 2's ε; σ = 0 is the deterministic model), got {list(epsilons)}"
+        )
+    if any(not (math.isfinite(a) and a > 0) for a in augment):
+        raise ValueError(f"augment must hold input-noise standard deviations > 0, got {list(augment)}")
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; choose from {', '.join(BASELINES)}")
@@ -160,26 +225,41 @@ def robustness_study(
     n_nodes, n_classes = splits.train.n_features, splits.train.n_classes
     attacked = _subset(splits.test, n_test)
     square = attacked.image_shape is not None and tuple(attacked.image_shape) == (28, 28)
+    corrupted = _subset_head(attacked, corruption_n)
     models: dict[str, Any] = {}
-    for sigma in sigmas:
-        run_dir = out / "runs" / f"cvfr-sigma{sigma:g}"
-        _train_cvfr(cvfr_config(config, sigma, n_nodes, n_classes, variant=variant), run_dir, splits, log)
+
+    def add_cvfr(label: str, run_name: str, cvfr: RunConfig, off_label: str) -> None:
+        run_dir = out / "runs" / run_name
+        _train_cvfr(cvfr, run_dir, splits, log)
         model, _, _ = load_model(run_dir)
-        models[f"cvfr σ={sigma:g}"] = model
+        models[label] = model
         if model.noise is not None:
             off, _, _ = load_model(run_dir)
             off.noise = None  # paper 2: the noise-trained coupling run without noise
-            models[f"cvfr σ={sigma:g}, run with σ=0"] = off
+            models[f"{label}, run with {off_label}"] = off
+
+    for sigma in sigmas:
+        cvfr = cvfr_config(config, sigma, n_nodes, n_classes, variant=variant)
+        add_cvfr(f"cvfr σ={sigma:g}", f"cvfr-sigma{sigma:g}", cvfr, "σ=0")
+    for eps in epsilons:
+        add_cvfr(f"cvfr ε={eps:g}", f"cvfr-eps{eps:g}", additive_config(config, eps), "ε=0")
+    if learnable_g is not None:
+        cvfr = additive_config(config, learnable_g, learnable=True)
+        add_cvfr(f"cvfr ε={learnable_g:g} G learned", f"cvfr-eps{learnable_g:g}-G", cvfr, "ε=0")
     for name in baselines:
-        models[name] = ensure_baseline(
-            name, splits, out / "baselines" / name, epochs=baseline_epochs, seed=config.train.seed, log=log
-        )
+        for std in (0.0, *augment):
+            label, stem = (name, name) if std == 0 else (f"{name} +noise {std:g}", f"{name}-noise{std:g}")
+            models[label] = ensure_baseline(
+                name, splits, out / "baselines" / stem, epochs=baseline_epochs, seed=config.train.seed, input_noise=std, log=log
+            )
 
     summary: dict[str, Any] = {"config": config.name, "n_test": len(attacked), "ps": list(ps), "models": {}}
+    if corruptions and square:
+        summary["n_corrupted"] = len(corrupted)
     attack_tables: dict[str, dict[str, list[dict[str, Any]]]] = {"A": {}, "B": {}}
     corruption_rows: list[dict[str, Any]] = []
     for k, (label, model) in enumerate(models.items()):
-        tag = label.replace(" ", "").replace("σ=", "sigma").replace(",", "-")
+        tag = model_tag(label)
         entry: dict[str, Any] = {}
         for attack in ("A", "B"):
             rows = accuracy_vs_attack(model, attacked, attack, ps, generator=torch.Generator().manual_seed(10 + k))
@@ -187,14 +267,24 @@ def robustness_study(
             attack_tables[attack][label] = rows
             entry[f"attack_{attack}"] = {f"{r['p']:g}": r["acc"] for r in rows}
         if corruptions and square:
-            rows = accuracy_vs_corruption(model, attacked, generator=torch.Generator().manual_seed(20 + k))
+            rows = accuracy_vs_corruption(model, corrupted, generator=torch.Generator().manual_seed(20 + k))
             write_table(rows, out / "tables" / f"{tag}-corruptions")
             corruption_rows += [{"model": label, **r} for r in rows]
             entry["corruptions_mean"] = sum(r["acc"] for r in rows if r["severity"] > 0) / max(
                 1, sum(r["severity"] > 0 for r in rows)
             )
         entry["clean"] = attack_tables["A"][label][0]["acc"] if ps and ps[0] == 0 else None
-        if isinstance(getattr(model, "noise", None), DampedNoise):
+        if isinstance(model, AttractorClassifier):
+            # the mechanism beside the number: does the clean input settle where it is read at T?
+            ends = settle(model, attacked.x, generator=torch.Generator().manual_seed(40 + k))
+            scores = settle_scores(ends, attacked.y, model.attractors, threshold=config.eval.threshold)
+            entry["settled"] = {key: scores[key] for key in ("settled_acc_nearest", "elsewhere_fraction", "unsettled_fraction")}
+        noise = getattr(model, "noise", None)
+        if isinstance(noise, AdditiveNoise):
+            # additive noise has no envelope (d ≡ 1); a learned G shows here if it collapsed
+            g = noise.covariance_factor(torch.float64).detach()
+            entry["noise"] = {"eps": noise.eps, "G_rms": float(g.square().mean().sqrt() * math.sqrt(n_nodes))}
+        if isinstance(noise, DampedNoise):
             # how active the noise is where the robustness is measured (d ≈ 0: off)
             profile = damping_along(model, attacked.x[:200], generator=torch.Generator().manual_seed(30 + k))
             entry["damping"] = {"d_at_0": float(profile.mean[0]), "d_mean": profile.overall, "d_at_T": float(profile.mean[-1])}
