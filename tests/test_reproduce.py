@@ -19,6 +19,7 @@ from sanode.cli import reproduce as reproduce_cli
 from sanode.cli.reproduce import add_parser as add_reproduce_parser
 from sanode.cli.reproduce import plan_from_args
 from sanode.config import load_config
+from sanode.data import DataNotFoundError, load_splits
 from sanode.experiments import paper1
 from sanode.experiments.noise_levels import model_noise, parametrisation
 from sanode.experiments.paper1 import (
@@ -166,7 +167,8 @@ def test_table_one_holds_the_measured_numbers(built: tuple[Path, paper1.Reproduc
         assert row[2] == f"{100 * acc:.2f} ± 0.00"
         assert row[3] == f"{100 * (acc - PAPER_ACCURACY['letters'][sigma]):+.2f}"
         assert row[4] == f"{100 * results['test']['acc_nearest']:.2f} ± 0.00"
-        assert row[6] == f"{results['train_seconds']:.1f}"
+        assert row[5] == "–"  # paper1-letters does not measure the settled state (eval.settle off)
+        assert row[7] == f"{results['train_seconds']:.1f}"
 
 
 def test_tables_md_repeats_the_html_tables(built: tuple[Path, paper1.Reproduction]) -> None:
@@ -363,6 +365,9 @@ def test_named_plans_follow_the_paper() -> None:
         assert plan.datasets[0].sigmas == tuple(PAPER_ACCURACY["letters"])
     assert full.datasets[1].sigmas == tuple(PAPER_ACCURACY["mnist"])
     assert all(len(d.seeds) == 5 for d in full.datasets)
+    # the full MNIST plan runs where paper 1's noise acts (x(0) = √N · pixels), with the corruption suite
+    assert full.datasets[1].config == "sqrtn-mnist" and full.datasets[1].corruptions == 500
+    assert quick.datasets[1].corruptions is None
     assert paper1_plan("quick", ["mnist"]).datasets[0].dataset == "mnist"
     with pytest.raises(ValueError, match="mode"):
         paper1_plan("medium")
@@ -388,6 +393,7 @@ def test_seeds_replace_every_datasets_repetitions() -> None:
         ("seeds", (0, 0), "seeds"),
         ("ps_a", (1.5,), "ps_a"),
         ("n_attack", 0, "n_attack"),
+        ("corruptions", 0, "corruptions"),
     ],
 )
 def test_bad_dataset_plans_are_refused(field: str, value: object, match: str) -> None:
@@ -410,6 +416,28 @@ def test_the_report_carries_the_worst_case_attacks_with_their_checks(tmp_path: P
     analysis = json.loads(next((tmp_path / "analysis").glob("*sigma0.2*.json")).read_text())
     assert "damping" in analysis["adversarial"][analysis["run"]]
     assert "settled_state" in {c["name"] for c in analysis["adversarial"][analysis["run"]]["linf"]["checks"]}
+
+
+def test_mnist_report_shows_settled_accuracy_corruptions_and_the_noise_envelope(tmp_path: Path) -> None:
+    try:
+        load_splits("mnist", n_train=10, n_test=10)
+    except DataNotFoundError as err:
+        pytest.skip(f"MNIST files not found: {err}")
+    sets = ("data.n_train=200", "data.n_test=60", "data.val_fraction=0", "train.epochs=1", "solver.steps=5", "eval.settle=true")
+    mnist = DatasetPlan(
+        "mnist", "sqrtn-mnist", sets, sigmas=(0.0, 1.0), ps_a=(0.0, 0.5), ps_b=(0.0, 0.5), n_attack=30, corruptions=8
+    )
+    result = reproduce_paper1(Plan("tiny", (mnist,), fig4_realisations=2), tmp_path, log=lambda line: None)
+    page = parse(result.index)
+    table = page.table("Table II")
+    settled = table[0].index("settled state (%)")
+    assert all(row[settled] != "–" for row in table[1:])
+    corrupted = page.table("mnist: the common-corruption suite")
+    assert [r[0] for r in corrupted[1:]] == ["0", "1"] and corrupted[2][2] != "–" and corrupted[1][2] == "–"
+    assert "d(x) at t = 0" in result.index.read_text(encoding="utf-8")
+    analysis = json.loads(next((tmp_path / "analysis").glob("*sigma1*.json")).read_text())
+    assert analysis["corruptions"]["n"] == 8 and 0 <= analysis["corruptions"]["mean_noise_off"] <= 1
+    assert analysis["damping"]["start"] >= 0.05  # the noise acts at the input in this regime
 
 
 def test_the_command_line_builds_the_plan() -> None:

@@ -129,7 +129,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu", help="where the runs train: cpu, cuda, cuda:N or mps (analysis runs on the CPU)")
     p.add_argument("--kappa", type=float, default=1.0, help="κ of Eq. 8 in the authors' parametrisation")
-    p.add_argument("--mnist-config", help="MNIST config (default fast-mnist with --quick, paper1-mnist with --full)")
+    p.add_argument("--mnist-config", help="MNIST config (default fast-mnist with --quick, sqrtn-mnist with --full)")
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (0: torch's default); 1 is fastest on a shared 2-core machine"
     )

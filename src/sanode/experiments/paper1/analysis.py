@@ -1,6 +1,7 @@
 """What is measured on one trained run of paper 1: accuracy vs attack intensity for attacks A and B
 (Sec. IV, Figs. 5–6), the stochastic model's accuracy with σ = 0, the damping d(x) along test
-trajectories, the worst-case PGD suite when the plan asks for it (all cached per run), and the
+trajectories, the common-corruption suite and the worst-case PGD suite when the plan asks for them
+(all cached per run), and the
 noise realisations of Fig. 4."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sanode.io.load import load_model
 from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
 from sanode.noise import DampedNoise
-from sanode.robustness import accuracy_vs_attack, write_table
+from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, write_table
 from sanode.robustness.adversarial import attack_suite
 
 __all__ = ["analyse_run", "pick_node", "realisation_rates"]
@@ -67,6 +68,7 @@ def _analysis_key(ds: DatasetPlan, spec: RunSpec) -> dict[str, Any]:
         "n_realisations": ds.n_realisations,
         # only when asked, so that the caches of plans without it stay valid
         **({"adversarial": ds.adversarial.to_dict()} if ds.adversarial is not None else {}),
+        **({"corruptions": ds.corruptions} if ds.corruptions is not None else {}),
     }
 
 
@@ -115,6 +117,18 @@ def analyse_run(spec: RunSpec, ds: DatasetPlan, splits: Splits, tables_dir: Path
         clean_x = _subset(splits.test, 200).x
         profile = damping_along(model, clean_x, generator=torch.Generator().manual_seed(500 + spec.seed))
         damping = {"overall": profile.overall, "start": float(profile.mean[0]), "end": float(profile.mean[-1])}
+    corruptions = None
+    square = attacked.image_shape is not None and tuple(attacked.image_shape) == (28, 28)
+    if ds.corruptions is not None and square:
+        sample = attacked.subset(torch.arange(min(ds.corruptions, len(attacked))))
+        table = accuracy_vs_corruption(model, sample, generator=torch.Generator().manual_seed(700 + spec.seed))
+        write_table(table, tables_dir / f"{spec.name}-corruptions")
+        corrupted = [r for r in table if r["severity"] > 0]
+        corruptions = {"mean": sum(r["acc"] for r in corrupted) / len(corrupted), "n": len(sample)}
+        if model.noise is not None:
+            with _noise_off(model):
+                off = accuracy_vs_corruption(model, sample, generator=torch.Generator().manual_seed(700 + spec.seed))
+            corruptions["mean_noise_off"] = sum(r["acc"] for r in off if r["severity"] > 0) / len(corrupted)
     adversarial = None
     if ds.adversarial is not None:
         shape = (int(attacked.image_shape[0]), int(attacked.image_shape[1])) if attacked.image_shape is not None else None
@@ -129,6 +143,7 @@ def analyse_run(spec: RunSpec, ds: DatasetPlan, splits: Splits, tables_dir: Path
         "attack_B": rows["B"],
         "noise_off": noise_off,
         "damping": damping,
+        "corruptions": corruptions,
         "adversarial": adversarial,
         "seconds": time.perf_counter() - t0,
     }

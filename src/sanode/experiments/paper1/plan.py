@@ -55,6 +55,8 @@ class DatasetPlan:
         n_realisations: noise realisations per attacked input (stochastic models).
         adversarial: the worst-case PGD suite (with its masking checks, at T and at the settled
             state) run on each run's first ``adversarial.n`` attacked inputs; None: not run.
+        corruptions: run the common-corruption suite (28×28 images) on this many test items
+            (the first of the attacked subset); None: not run.
     """
 
     dataset: str
@@ -67,6 +69,7 @@ class DatasetPlan:
     n_attack: int | None = None
     n_realisations: int = 1
     adversarial: AdversarialPlan | None = None
+    corruptions: int | None = None
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -87,6 +90,10 @@ class DatasetPlan:
             isinstance(self.n_attack, bool) or not isinstance(self.n_attack, int) or self.n_attack < 1
         ):
             raise ValueError(f"n_attack must be None or an integer >= 1, got {self.n_attack!r}")
+        if self.corruptions is not None and (
+            isinstance(self.corruptions, bool) or not isinstance(self.corruptions, int) or self.corruptions < 1
+        ):
+            raise ValueError(f"corruptions must be None or an integer >= 1 (test items), got {self.corruptions!r}")
         if isinstance(self.n_realisations, bool) or not isinstance(self.n_realisations, int) or self.n_realisations < 1:
             raise ValueError(f"n_realisations must be an integer >= 1, got {self.n_realisations!r}")
         object.__setattr__(self, "sigmas", tuple(sorted(sigmas)))
@@ -153,14 +160,17 @@ def paper1_plan(
     attack; MNIST 3,000/1,000 images, 1 epoch of ``fast-mnist`` at lr 0.005, σ ∈ {0, 1}, 1 seed,
     3 intensities on 500 test images.
     full: letters ``best-letters`` (class-block attractors, 10,000/1,000 items, 15 epochs) in the
-    authors' parametrisation, 5 seeds; MNIST ``paper1-mnist`` on the full data,
-    5 seeds, Table II's σ; p = 0, 0.1, ..., 1 for both attacks (MNIST curves on 2,000 test images).
+    authors' parametrisation, 5 seeds; MNIST ``sqrtn-mnist`` (the authors' regime x(0) = √N · pixels,
+    where paper 1's damped noise is on at the input: d(x) ≈ 0.1; ``paper1-mnist`` and ``fast-mnist`` start
+    √N times nearer the attractors, where it is off) on the full data, 5 seeds, Table II's σ, and the
+    corruption suite on 500 test images; p = 0, 0.1, ..., 1 for both attacks (MNIST curves on 2,000 test
+    images).
 
     Args:
         mode: "quick" or "full".
         datasets: a subset of :data:`DATASETS`.
         variant, kappa, threads: see :class:`Plan`.
-        mnist_config: replace MNIST's config (default ``fast-mnist`` quick, ``paper1-mnist`` full).
+        mnist_config: replace MNIST's config (default ``fast-mnist`` quick, ``sqrtn-mnist`` full).
         seeds: repetitions per σ, seeds 0 … seeds − 1, for every dataset (None: the mode's).
         adversarial: the worst-case attack suite for every dataset (see :class:`DatasetPlan`).
     """
@@ -187,7 +197,7 @@ def paper1_plan(
         ),
         "mnist": DatasetPlan(
             "mnist",
-            mnist_config or ("fast-mnist" if quick else "paper1-mnist"),
+            mnist_config or ("fast-mnist" if quick else "sqrtn-mnist"),
             ("data.n_train=3000", "data.n_test=1000", "data.val_fraction=0.0", "train.epochs=1", "train.lr=0.005")
             if quick
             else (),
@@ -196,6 +206,7 @@ def paper1_plan(
             ps_a=(0.0, 0.5, 1.0) if quick else _ALL_P,
             ps_b=(0.0, 0.5, 1.0) if quick else _ALL_P,
             n_attack=500 if quick else 2000,
+            corruptions=None if quick else 500,
         ),
     }
     if seeds is not None:

@@ -205,6 +205,11 @@ def write_report(
     for o in outcomes.values():
         tables.verdicts(page, o)
 
+    if any(o.plan.corruptions is not None for o in outcomes.values()):
+        page.heading("Common corruptions")
+        for o in outcomes.values():
+            tables.corruption_table(page, o)
+
     if any(o.plan.adversarial is not None for o in outcomes.values()):
         page.heading("Worst-case (gradient-based) attacks, with the gradient-masking checks")
         for o in outcomes.values():

@@ -16,6 +16,7 @@ from sanode.report.html import HtmlReport
 
 __all__ = [
     "accuracy_table",
+    "corruption_table",
     "describe_dataset",
     "inheritance_table",
     "stability_table",
@@ -79,6 +80,13 @@ def describe_dataset(page: HtmlReport, o: DatasetOutcome, plan: Plan) -> None:
             "This config is in the authors' parametrisation (β = 1/√N, λ = 1, c = 1/(8N)), where paper 1 defines σ: "
             "σ and κ enter model.noise unchanged."
         )
+    elif cfg.model.input_scale == "sqrt_n":
+        note = (
+            "This config is in the unit scale (β·λ = 1, c = 1/8) with x(0) = √N · pixels: exactly the authors' model "
+            "under y = √N x (docs/model.md, 'Input scale'). σ and κ are mapped with sanode.noise.map_sigma_to_unit_scale "
+            "(σ' = √N σ; κ' = κ/N for the 'authors' envelope, κ·N^(−K/2) for 'paper'), and the noise acts as in the "
+            "authors' runs: d(x) ≈ 0.1 at the input, fading along the trajectory."
+        )
     else:
         note = (
             "This config is in the unit scale (β·λ = 1, c = 1/8), the authors' model under y = √N x; σ and κ are "
@@ -104,6 +112,7 @@ def accuracy_table(page: HtmlReport, o: DatasetOutcome) -> None:
         ok = [r for r in group if r.ok]
         inner = [r.results["test"]["acc_inner_product"] for r in ok]
         nearest = [r.results["test"]["acc_nearest"] for r in ok]
+        settled = [r.results["test"]["settled_acc_nearest"] for r in ok if "settled_acc_nearest" in r.results["test"]]
         seconds = [r.results["train_seconds"] for r in ok]
         damping = [r.analysis["damping"] for r in ok if r.analysis and r.analysis.get("damping")]
         ref = paper.get(sigma)
@@ -115,6 +124,7 @@ def accuracy_table(page: HtmlReport, o: DatasetOutcome) -> None:
                 _pm(inner),
                 diff,
                 _pm(nearest),
+                _pm(settled),
                 f"{len(ok)}/{len(group)}",
                 f"{statistics.fmean(seconds):.1f}" if seconds else "–",
                 _damping_cell(damping),
@@ -127,6 +137,7 @@ def accuracy_table(page: HtmlReport, o: DatasetOutcome) -> None:
             "measured (%) mean ± std",
             "measured − paper (pp)",
             "nearest-attractor rule (%)",
+            "settled state (%)",
             "runs finished",
             "train s/run",
             "d(x): mean along t (t = 0 → T)",
@@ -135,8 +146,9 @@ def accuracy_table(page: HtmlReport, o: DatasetOutcome) -> None:
         caption=f"{_TABLE[o.plan.dataset]}: test accuracy ({o.plan.dataset}), inner-product rule of the paper",
         note="Measured values are read from each run's results.json (test split, evaluated once with the model's own noise); "
         "std is the sample standard deviation over seeds (0 with one seed). The paper reports the mean of five repetitions "
-        "(std < 0.1 %). d(x) is the damping envelope of Eq. 8 averaged over 200 clean test trajectories "
-        "(1: the noise acts at full σ; 0: faded), over the whole time and at t = 0 and t = T, mean over seeds.",
+        "(std < 0.1 %). 'Settled state': the nearest-attractor rule on x(t → ∞) (eval.settle; unsettled inputs count "
+        "as wrong; – when the run did not measure it). d(x) is the damping envelope of Eq. 8 averaged over 200 clean test "
+        "trajectories (1: the noise acts at full σ; 0: faded), over the whole time and at t = 0 and t = T, mean over seeds.",
     )
 
 
@@ -154,7 +166,39 @@ def verdicts(page: HtmlReport, o: DatasetOutcome) -> None:
         sigmas = [s for s in curves if s != min(curves, default=0.0)]
         if not curves or not sigmas:
             continue
-        page.items([(f"{o.plan.dataset}, attack {attack}", " ".join(attack_verdict(curves, s) for s in sigmas))])
+        lines = [attack_verdict(curves, s) + _noise_acts(o, s) for s in sigmas]
+        page.items([(f"{o.plan.dataset}, attack {attack}", " ".join(lines))])
+
+
+def _noise_acts(o: DatasetOutcome, sigma: float) -> str:
+    """The mechanism beside the verdict: the envelope d(x) at t = 0 of the runs at ``sigma``."""
+    starts = [
+        r.analysis["damping"]["start"] for r in by_sigma(o.records).get(sigma, []) if r.analysis and r.analysis.get("damping")
+    ]
+    if not starts:
+        return ""
+    d0 = statistics.fmean(starts)
+    state = "on" if d0 >= 0.05 else "off: the verdict is about a model whose noise barely acts"
+    return f" (d(x) at t = 0: {d0:.3g}, noise {state}.)"
+
+
+def corruption_table(page: HtmlReport, o: DatasetOutcome) -> None:
+    """Mean accuracy over the common-corruption suite per σ, with and without the model's noise."""
+    rows = []
+    for sigma, group in sorted(by_sigma(o.records).items()):
+        done = [r.analysis["corruptions"] for r in group if r.ok and r.analysis and r.analysis.get("corruptions")]
+        if not done:
+            continue
+        off = [c["mean_noise_off"] for c in done if "mean_noise_off" in c]
+        rows.append([f"{sigma:g}", _pm([c["mean"] for c in done]), _pm(off), str(len(done)), str(done[0]["n"])])
+    if not rows:
+        return
+    page.table(
+        ["σ (training)", "corrupted accuracy (%)", "same coupling run with σ = 0 (%)", "runs", "test items"],
+        rows,
+        caption=f"{o.plan.dataset}: the common-corruption suite (15 corruptions × 5 severities), mean over all of them",
+        note="Mean ± std over seeds. The per-run tables (every corruption and severity) are under tables/.",
+    )
 
 
 def inheritance_table(page: HtmlReport, o: DatasetOutcome) -> None:
