@@ -160,3 +160,27 @@ def test_corruption_suite_covers_every_model_and_corruption(tmp_path, capsys):
         assert all((model, c, s) in seen for c in CORRUPTIONS for s in range(1, 6))
     matrix = (tmp_path / "corruptions-matrix.md").read_text()
     assert all(f"| {c} |" in matrix for c in CORRUPTIONS)
+
+
+def test_seed_table_gains_bands_and_noise_map_scripts(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    studies = []
+    for seed in (0, 1):
+        out = tmp_path / f"s{seed}"
+        seeded = load_config("paper1-letters", [*LETTERS, f"train.seed={seed}"])
+        robustness_study(seeded, out, sigmas=[0.5], baselines=[], ps=[0, 0.4], n_test=30, log=lambda line: None)
+        studies.append(str(out))
+    run = [sys.executable, str(bench / "robustness_seeds.py"), *studies, "--a", "0.4", "--b", "0.4"]
+    run += ["--gain", "cvfr σ=0.5:cvfr σ=0", "--figure", str(tmp_path / "fig" / "bands")]
+    text = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    assert "| cvfr σ=0.5 (2) |" in text and "d(0) = " in text and "cvfr σ=0.5 vs cvfr σ=0 (2 seeds)" in text
+    assert (tmp_path / "fig" / "bands-attack-B.png").stat().st_size > 0
+    bad = subprocess.run([*run[:-2], "--gain", "cvfr σ=9:cvfr σ=0"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "no model 'cvfr σ=9'" in bad.stderr
+    grid = [sys.executable, str(bench / "noise_map.py"), f"1={studies[0]},{studies[1]}", "--figure", str(tmp_path / "map.png")]
+    text = subprocess.run(grid, capture_output=True, text=True, check=True).stdout
+    assert "| 1 (2) |" in text and (tmp_path / "map.png").stat().st_size > 0
