@@ -1,8 +1,7 @@
 """What is measured on one trained run of paper 1: accuracy vs attack intensity for attacks A and B
 (Sec. IV, Figs. 5–6), the stochastic model's accuracy with σ = 0, the damping d(x) along test
 trajectories, the common-corruption suite and the worst-case PGD suite when the plan asks for them
-(all cached per run), and the
-noise realisations of Fig. 4."""
+(all cached per run), and the noise realisations of Fig. 4."""
 
 from __future__ import annotations
 
