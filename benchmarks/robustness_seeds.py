@@ -7,7 +7,8 @@ Each argument is a study's output folder (its summary.json); a model is averaged
 it (the count in parentheses: studies of other σ grids share their σ = 0 run). Prints a markdown table: clean
 accuracy at T and of the settled state, the accuracy under each attack and the mean over the corruption suite
 (%, mean ± std over the studies), and the mechanism: for damped-noise models the envelope d(x) at t = 0 and along
-the trajectories, for additive noise ε and the RMS scale of G (1 for G = I).
+the trajectories, for additive noise ε and the RMS scale of G (1 for G = I), and for every noisy model the
+noise it injects over [0, T] in pixel units (:func:`sanode.analysis.damping.injected_noise`).
 
 ``--gain MODEL:REFERENCE`` (repeatable) adds one line per pair: MODEL's largest mean gain over REFERENCE across
 every attack intensity and the corruption mean, with the seed spread (the two stds in quadrature) beside it and
@@ -104,12 +105,14 @@ def main() -> None:
     labels = list(dict.fromkeys(label for s in summaries for label in s["models"]))  # every model, first-seen order
     columns = {label: _measures([s["models"][label] for s in summaries if label in s["models"]], a_ps, b_ps) for label in labels}
     header = ["model", "clean", "settled", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps), "corruptions"]
-    header += ["noise at t = 0", "along t"]
+    header += ["noise at t = 0", "along t", "injected (pixel units)"]
     print("| " + " | ".join(header) + " |")
     print("|---|" + "---:|" * (len(header) - 1))
     for label in labels:
         entries = [s["models"][label] for s in summaries if label in s["models"]]
+        injected = [e["injected_std"] for e in entries if "injected_std" in e]
         cells = [_cell(v) for v in columns[label].values()] + _mechanism(entries)
+        cells.append(f"{statistics.fmean(injected):.3g}" if injected else "–")
         print(f"| {label} ({len(entries)}) | " + " | ".join(cells) + " |")
     for pair in args.gain:
         model, _, reference = pair.rpartition(":")

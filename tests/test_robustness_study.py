@@ -1,12 +1,15 @@
 import json
 
 import pytest
+import torch
 
 from sanode import cli
+from sanode.analysis.damping import injected_noise
 from sanode.config import load_config
 from sanode.corruptions import CORRUPTIONS
 from sanode.data import DataNotFoundError, load_splits
 from sanode.experiments.robustness_study import robustness_study
+from sanode.io.load import load_model
 
 LETTERS = [
     "data.n_train=200",
@@ -81,6 +84,12 @@ def test_paper2_noise_learned_g_and_augmented_baselines(tmp_path):
     assert {"cvfr ε=0.06", "cvfr ε=0.06, run with ε=0", "cvfr ε=0.1 G learned", "mlp", "mlp +noise 0.2"} <= labels
     noisy, learned = summary["models"]["cvfr ε=0.06"], summary["models"]["cvfr ε=0.1 G learned"]
     assert noisy["noise"] == {"eps": 0.06, "G_rms": pytest.approx(1.0)}
+    # additive ε dW injects ε √T per node (in input units, s = 1 here)
+    horizon = float(config.solver.dt * config.solver.steps)
+    assert noisy["injected_std"] == pytest.approx(0.06 * horizon**0.5, rel=0.05)
+    assert "injected_std" not in summary["models"]["cvfr ε=0.06, run with ε=0"]
+    with pytest.raises(ValueError, match="stochastic"):
+        injected_noise(load_model(tmp_path / "runs" / "cvfr-sigma0")[0], torch.zeros(2, 49))
     assert 0.5 < learned["noise"]["G_rms"] < 2.0  # under the regulariser G stays near its target scale
     trained = json.loads((tmp_path / "runs" / "cvfr-eps0.1-G" / "config.json").read_text())
     assert trained["model"]["noise"] == {"kind": "additive", "eps": 0.1, "G": "learnable"}

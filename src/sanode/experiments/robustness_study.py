@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sanode.analysis.damping import damping_along
+from sanode.analysis.damping import damping_along, injected_noise
 from sanode.analysis.settle import settle, settle_scores
 from sanode.baselines import MLPClassifier, NeuralODEClassifier, mlp_hidden_for, ode_hidden_for, train_baseline
 from sanode.config import RunConfig, apply_overrides
@@ -280,6 +280,9 @@ def robustness_study(
             scores = settle_scores(ends, attacked.y, model.attractors, threshold=config.eval.threshold)
             entry["settled"] = {key: scores[key] for key in ("settled_acc_nearest", "elsewhere_fraction", "unsettled_fraction")}
         noise = getattr(model, "noise", None)
+        if noise is not None:
+            # the total noise strength in pixel units: what an augmented baseline's noise is matched to
+            entry["injected_std"] = injected_noise(model, attacked.x[:200], generator=torch.Generator().manual_seed(50 + k))
         if isinstance(noise, AdditiveNoise):
             # additive noise has no envelope (d ≡ 1); a learned G shows here if it collapsed
             g = noise.covariance_factor(torch.float64).detach()
