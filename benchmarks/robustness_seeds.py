@@ -4,8 +4,9 @@
         --a 0.2,0.4,0.6 --b 0.2,0.4,0.6,1 --gain "cvfr σ=1:cvfr σ=0" --figure docs/figures/noise/sqrtn
 
 Each argument is a study's output folder (its summary.json); a model is averaged over the studies that have
-it (the count in parentheses: studies of other σ grids share their σ = 0 run). Prints a markdown table: clean
-accuracy at T and of the settled state, the accuracy under each attack and the mean over the corruption suite
+it (the count in parentheses: studies of other σ grids share their σ = 0 run). Prints a markdown table: test
+accuracy on the whole test split (from each run's results.json, noise on: Table II's number), clean accuracy at
+T and of the settled state on the attacked subset, the accuracy under each attack and the mean over the corruption suite
 (%, mean ± std over the studies), and the mechanism: for damped-noise models the envelope d(x) at t = 0 and along
 the trajectories, for additive noise ε and the RMS scale of G (1 for G = I), and for every noisy model the
 noise it injects over [0, T] in pixel units (:func:`sanode.analysis.damping.injected_noise`).
@@ -42,9 +43,26 @@ def _cell(values: list[float]) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
-def _measures(entries: list[dict[str, Any]], a_ps: list[str], b_ps: list[str]) -> dict[str, list[float]]:
+def run_folder(label: str) -> str | None:
+    """The run directory (under OUT/runs) a CVFR label was trained in; None for baselines and noise-off twins."""
+    if not label.startswith("cvfr ") or ", run with" in label:
+        return None
+    name = label.removeprefix("cvfr ").replace("σ=", "sigma").replace("ε=", "eps").replace(" G learned", "-G")
+    return f"cvfr-{name}"
+
+
+def _test_accuracy(folder: Path, label: str) -> float | None:
+    """Test accuracy on the whole test split (inner-product rule, the model's own noise) from results.json."""
+    name = run_folder(label)
+    path = folder / "runs" / name / "results.json" if name else None
+    if path is None or not path.exists():
+        return None
+    return float(json.loads(path.read_text())["test"]["acc_inner_product"])
+
+
+def _measures(entries: list[dict[str, Any]], a_ps: list[str], b_ps: list[str], tests: list[float]) -> dict[str, list[float]]:
     """Column → the values over the studies (a study without the column contributes nothing)."""
-    out: dict[str, list[float]] = {"clean": [e["clean"] for e in entries]}
+    out: dict[str, list[float]] = {"test": tests, "clean": [e["clean"] for e in entries]}
     out["settled"] = [e["settled"]["settled_acc_nearest"] for e in entries if "settled" in e]
     out.update({f"A {v}": [e["attack_A"][v] for e in entries] for v in a_ps})
     out.update({f"B {v}": [e["attack_B"][v] for e in entries] for v in b_ps})
@@ -70,7 +88,7 @@ def gain_line(model: str, reference: str, columns: dict[str, dict[str, list[floa
     gains = {}
     for column in columns[model]:
         ours, theirs = columns[model][column], columns[reference].get(column, [])
-        if column in ("clean", "settled") or not ours or not theirs:
+        if column in ("test", "clean", "settled") or not ours or not theirs:
             continue
         (m1, s1), (m0, s0) = _mean_std(ours), _mean_std(theirs)
         gains[column] = (m1 - m0, math.hypot(s1, s0), min(len(ours), len(theirs)))
@@ -103,8 +121,12 @@ def main() -> None:
     summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
     a_ps, b_ps = [f"{float(v):g}" for v in args.a.split(",")], [f"{float(v):g}" for v in args.b.split(",")]
     labels = list(dict.fromkeys(label for s in summaries for label in s["models"]))  # every model, first-seen order
-    columns = {label: _measures([s["models"][label] for s in summaries if label in s["models"]], a_ps, b_ps) for label in labels}
-    header = ["model", "clean", "settled", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps), "corruptions"]
+    columns = {}
+    for label in labels:
+        entries = [s["models"][label] for s in summaries if label in s["models"]]
+        tests = [t for f, s in zip(folders, summaries) if label in s["models"] and (t := _test_accuracy(f, label)) is not None]
+        columns[label] = _measures(entries, a_ps, b_ps, tests)
+    header = ["model", "test split", "clean", "settled", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps), "corruptions"]
     header += ["noise at t = 0", "along t", "injected (pixel units)"]
     print("| " + " | ".join(header) + " |")
     print("|---|" + "---:|" * (len(header) - 1))
