@@ -4,7 +4,8 @@
         --a 0.2,0.4,0.6 --b 0.2,0.4,0.6,1 --gain "cvfr σ=1:cvfr σ=0" --figure docs/figures/noise/sqrtn
 
 Each argument is a study's output folder (its summary.json); a model is averaged over the studies that have
-it (the count in parentheses: studies of other σ grids share their σ = 0 run). Prints a markdown table: test
+it, once per distinct result (the count in parentheses; the σ = 0 run that two σ grids of one seed share counts
+once). Prints a markdown table: test
 accuracy on the whole test split (from each run's results.json, noise on: Table II's number), clean accuracy at
 T and of the settled state on the attacked subset, the accuracy under each attack and the mean over the corruption suite
 (%, mean ± std over the studies), and the mechanism: for damped-noise models the envelope d(x) at t = 0 and along
@@ -58,6 +59,16 @@ def _test_accuracy(folder: Path, label: str) -> float | None:
     if path is None or not path.exists():
         return None
     return float(json.loads(path.read_text())["test"]["acc_inner_product"])
+
+
+def _holders(label: str, folders: list[Path], summaries: list[dict[str, Any]]) -> list[tuple[Path, dict[str, Any]]]:
+    """(study folder, entry) of every study that has ``label``, once per distinct entry: a model shared by two
+    studies of one seed (e.g. the σ = 0 run of two σ grids) is counted once."""
+    seen: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for folder, summary in zip(folders, summaries):
+        if label in summary["models"]:
+            seen.setdefault(json.dumps(summary["models"][label], sort_keys=True), (folder, summary["models"][label]))
+    return list(seen.values())
 
 
 def _measures(entries: list[dict[str, Any]], a_ps: list[str], b_ps: list[str], tests: list[float]) -> dict[str, list[float]]:
@@ -115,23 +126,24 @@ def main() -> None:
     p.add_argument("--b", default="0.2,0.4,0.6,1", help="attack B intensities shown")
     p.add_argument("--gain", action="append", default=[], metavar="MODEL:REFERENCE", help="gain of MODEL over REFERENCE")
     p.add_argument("--figure", metavar="PREFIX", help="draw PREFIX-attack-{A,B}.png with ± std bands")
-    p.add_argument("--models", help="comma-separated labels drawn in the figures (default: all)")
+    p.add_argument("--title", default="", help="figure title prefix")
+    p.add_argument("--models", help="labels drawn in the figures, separated by ; (labels hold commas; default: all)")
     args = p.parse_args()
     folders = [Path(s) for s in args.studies]
     summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
     a_ps, b_ps = [f"{float(v):g}" for v in args.a.split(",")], [f"{float(v):g}" for v in args.b.split(",")]
     labels = list(dict.fromkeys(label for s in summaries for label in s["models"]))  # every model, first-seen order
+    holders = {label: _holders(label, folders, summaries) for label in labels}
     columns = {}
-    for label in labels:
-        entries = [s["models"][label] for s in summaries if label in s["models"]]
-        tests = [t for f, s in zip(folders, summaries) if label in s["models"] and (t := _test_accuracy(f, label)) is not None]
-        columns[label] = _measures(entries, a_ps, b_ps, tests)
+    for label, held in holders.items():
+        tests = [t for f, _ in held if (t := _test_accuracy(f, label)) is not None]
+        columns[label] = _measures([e for _, e in held], a_ps, b_ps, tests)
     header = ["model", "test split", "clean", "settled", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps), "corruptions"]
     header += ["noise at t = 0", "along t", "injected (pixel units)"]
     print("| " + " | ".join(header) + " |")
     print("|---|" + "---:|" * (len(header) - 1))
     for label in labels:
-        entries = [s["models"][label] for s in summaries if label in s["models"]]
+        entries = [e for _, e in holders[label]]
         injected = [e["injected_std"] for e in entries if "injected_std" in e]
         cells = [_cell(v) for v in columns[label].values()] + _mechanism(entries)
         cells.append(f"{statistics.fmean(injected):.3g}" if injected else "–")
@@ -143,19 +155,21 @@ def main() -> None:
             raise SystemExit(f"--gain {pair!r}: no model {missing[0]!r} in these studies; they have {', '.join(labels)}")
         print("\n" + gain_line(model, reference, columns))
     if args.figure:
-        chosen = [m.strip() for m in args.models.split(",")] if args.models else labels
+        chosen = [m.strip() for m in args.models.split(";")] if args.models else labels
         for attack in ("A", "B"):
             tables = {
                 label: [
-                    json.loads((f / "tables" / f"{model_tag(label)}-attack-{attack}.json").read_text())
-                    for f, s in zip(folders, summaries)
-                    if label in s["models"]
+                    json.loads((f / "tables" / f"{model_tag(label)}-attack-{attack}.json").read_text()) for f, _ in holders[label]
                 ]
                 for label in chosen
             }
             out = Path(f"{args.figure}-attack-{attack}.png")
             out.parent.mkdir(parents=True, exist_ok=True)
-            plot_accuracy_vs_p({k: v for k, v in tables.items() if v}, out, title=f"attack {attack} (mean ± std over studies)")
+            plot_accuracy_vs_p(
+                {k: v for k, v in tables.items() if v},
+                out,
+                title=f"{args.title}{': ' if args.title else ''}attack {attack}, mean ± std over seeds",
+            )
             print(f"figure: {out}")
 
 
