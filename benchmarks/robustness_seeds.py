@@ -44,6 +44,10 @@ def _cell(values: list[float]) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
+def _table(folder: Path, label: str, attack: str) -> Path:
+    return folder / "tables" / f"{model_tag(label)}-attack-{attack}.json"
+
+
 def run_folder(label: str) -> str | None:
     """The run directory (under OUT/runs) a CVFR label was trained in; None for baselines and noise-off twins."""
     if not label.startswith("cvfr ") or ", run with" in label:
@@ -71,12 +75,15 @@ def _holders(label: str, folders: list[Path], summaries: list[dict[str, Any]]) -
     return list(seen.values())
 
 
-def _measures(entries: list[dict[str, Any]], a_ps: list[str], b_ps: list[str], tests: list[float]) -> dict[str, list[float]]:
+def _measures(
+    entries: list[dict[str, Any]], a_ps: list[str], b_ps: list[str], bs_ps: list[str], tests: list[float]
+) -> dict[str, list[float]]:
     """Column → the values over the studies (a study without the column contributes nothing)."""
     out: dict[str, list[float]] = {"test": tests, "clean": [e["clean"] for e in entries]}
     out["settled"] = [e["settled"]["settled_acc_nearest"] for e in entries if "settled" in e]
     out.update({f"A {v}": [e["attack_A"][v] for e in entries] for v in a_ps})
     out.update({f"B {v}": [e["attack_B"][v] for e in entries] for v in b_ps})
+    out.update({f"B shared {v}": [e["attack_B_shared"][v] for e in entries if "attack_B_shared" in e] for v in bs_ps})
     out["corruptions"] = [e["corruptions_mean"] for e in entries if "corruptions_mean" in e]
     return out
 
@@ -124,6 +131,7 @@ def main() -> None:
     p.add_argument("studies", nargs="+", help="output folders of sanode robustness (one per seed)")
     p.add_argument("--a", default="0.2,0.4,0.6", help="attack A intensities shown")
     p.add_argument("--b", default="0.2,0.4,0.6,1", help="attack B intensities shown")
+    p.add_argument("--bs", default="", help="attack B, one offset per image (shared reading): intensities shown")
     p.add_argument("--gain", action="append", default=[], metavar="MODEL:REFERENCE", help="gain of MODEL over REFERENCE")
     p.add_argument("--figure", metavar="PREFIX", help="draw PREFIX-attack-{A,B}.png with ± std bands")
     p.add_argument("--title", default="", help="figure title prefix")
@@ -132,13 +140,15 @@ def main() -> None:
     folders = [Path(s) for s in args.studies]
     summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
     a_ps, b_ps = [f"{float(v):g}" for v in args.a.split(",")], [f"{float(v):g}" for v in args.b.split(",")]
+    bs_ps = [f"{float(v):g}" for v in args.bs.split(",") if v.strip()]
     labels = list(dict.fromkeys(label for s in summaries for label in s["models"]))  # every model, first-seen order
     holders = {label: _holders(label, folders, summaries) for label in labels}
     columns = {}
     for label, held in holders.items():
         tests = [t for f, _ in held if (t := _test_accuracy(f, label)) is not None]
-        columns[label] = _measures([e for _, e in held], a_ps, b_ps, tests)
-    header = ["model", "test split", "clean", "settled", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps), "corruptions"]
+        columns[label] = _measures([e for _, e in held], a_ps, b_ps, bs_ps, tests)
+    header = ["model", "test split", "clean", "settled", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps)]
+    header += [*(f"B shared {v}" for v in bs_ps), "corruptions"]
     header += ["noise at t = 0", "along t", "injected (pixel units)"]
     print("| " + " | ".join(header) + " |")
     print("|---|" + "---:|" * (len(header) - 1))
@@ -156,19 +166,19 @@ def main() -> None:
         print("\n" + gain_line(model, reference, columns))
     if args.figure:
         chosen = [m.strip() for m in args.models.split(";")] if args.models else labels
-        for attack in ("A", "B"):
+        for attack in ("A", "B", "B_shared"):
             tables = {
-                label: [
-                    json.loads((f / "tables" / f"{model_tag(label)}-attack-{attack}.json").read_text()) for f, _ in holders[label]
-                ]
+                label: [json.loads(path.read_text()) for f, _ in holders[label] if (path := _table(f, label, attack)).exists()]
                 for label in chosen
             }
+            if not any(tables.values()):
+                continue  # studies written before that attack was tabulated
             out = Path(f"{args.figure}-attack-{attack}.png")
             out.parent.mkdir(parents=True, exist_ok=True)
             plot_accuracy_vs_p(
                 {k: v for k, v in tables.items() if v},
                 out,
-                title=f"{args.title}{': ' if args.title else ''}attack {attack}, mean ± std over seeds",
+                title=f"{args.title}{': ' if args.title else ''}attack {attack.replace('_', ' ')}, mean ± std over seeds",
             )
             print(f"figure: {out}")
 

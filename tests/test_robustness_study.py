@@ -39,7 +39,25 @@ def test_study_trains_every_model_once_and_reuses_it(tmp_path):
         config, tmp_path, sigmas=[0.2], baselines=["mlp"], baseline_epochs=1, ps=[0, 1], n_test=50, log=lines.append
     )
     assert sum("reused" in line for line in lines) == 3 and not any("training" in line for line in lines)
-    assert second["models"] == first["models"]  # same weights, same seeded attacks
+    assert second["models"] == first["models"]  # same weights, same stored tables
+    assert set(first["models"]["mlp"]) >= {"attack_A", "attack_B", "attack_B_shared"}
+
+
+def test_a_rerun_computes_only_new_measurements(tmp_path, monkeypatch):
+    import sanode.experiments.robustness_study as study
+
+    config = load_config("paper1-letters", LETTERS)
+    robustness_study(config, tmp_path, baselines=["mlp"], baseline_epochs=1, ps=[0, 1], n_test=30, log=print)
+    calls = []
+    real = study.accuracy_vs_attack
+    monkeypatch.setattr(study, "accuracy_vs_attack", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    robustness_study(config, tmp_path, baselines=["mlp"], baseline_epochs=1, ps=[0, 1], n_test=30, log=print)
+    assert calls == []  # same models, items and intensities: every table is reused
+    robustness_study(config, tmp_path, baselines=["mlp"], baseline_epochs=1, ps=[0, 0.5], n_test=30, log=print)
+    assert len(calls) == 2 * 3  # a new p grid: three attack tables for each of the two models
+    calls.clear()
+    robustness_study(config, tmp_path, baselines=["mlp"], baseline_epochs=2, ps=[0, 0.5], n_test=30, log=print)
+    assert len(calls) == 3  # the retrained baseline only
 
 
 def test_study_runs_the_worst_case_suite_with_its_checks(tmp_path, capsys):

@@ -25,14 +25,15 @@ at T and at the settled state, with the gradient-masking checks beside each curv
 
     OUT/runs/cvfr-sigma<σ>/      normal run directories (resumable)
     OUT/baselines/<name>.*       baseline weights (safetensors + JSON, verified on load)
-    OUT/tables/<model>-{attack-A,attack-B,corruptions}.{csv,json}
-    OUT/attack-{A,B}.png         accuracy vs p, one curve per model
+    OUT/tables/<model>-{attack-A,attack-B,attack-B_shared,corruptions}.{csv,json}
+    OUT/attack-{A,B,B_shared}.png  accuracy vs p, one curve per model (B_shared: one offset per image)
     OUT/corruptions.csv/.json    every model × corruption × severity (the full table)
     OUT/corruptions-matrix.md    model × corruption, averaged over the 5 severities
     OUT/adversarial/             PGD tables, masking checks, robust-accuracy-{linf,l2}.png, table.md
     OUT/summary.json             the study's numbers (also the --json line)
 
-A finished model is never retrained; its tables are recomputed (they are cheap next to training).
+A finished model is never retrained, and a table it already has (same attacked items, same intensities)
+is reused: re-running a study with a new attack, subset or corruption count computes only what is new.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from sanode.analysis.settle import settle, settle_scores
 from sanode.baselines import MLPClassifier, NeuralODEClassifier, mlp_hidden_for, ode_hidden_for, train_baseline
 from sanode.config import RunConfig, apply_overrides
 from sanode.corruptions import CORRUPTIONS
+from sanode.corruptions.attacks import AdditiveReading
 from sanode.data import Splits
 from sanode.data.base import LabeledData
 from sanode.experiments.common import check_same_config
@@ -67,6 +69,26 @@ from sanode.robustness.adversarial import AdversarialPlan, attack_suite, suite_m
 from sanode.training import load_data, train
 
 BASELINES: tuple[str, ...] = ("mlp", "node")
+# Paper 1's attacks as tabulated: A, B read per pixel, and B read as one offset per image (both readings
+# of "a value drawn from U(−p, p) added to the pixels").
+ATTACKS: tuple[tuple[str, AdditiveReading], ...] = (("A", "per_pixel"), ("B", "per_pixel"), ("B_shared", "shared"))
+
+
+def _stored(stem: Path, ps: list[str] | None, n: int, reading: str | None) -> list[dict[str, Any]] | None:
+    """A table this study wrote earlier for the same model, items and intensities, or None.
+
+    Only a model that was not retrained by this call may reuse its tables (``trained`` in
+    :func:`robustness_study`); a new measurement (a new attack, another p grid or subset) is computed.
+    """
+    path = stem.with_name(stem.name + ".json")
+    if not path.exists():
+        return None
+    rows: list[dict[str, Any]] = json.loads(path.read_text())
+    if not rows or any(r.get("n") != n for r in rows):
+        return None
+    if ps is not None and ([f"{r['p']:g}" for r in rows] != ps or any(r.get("option") != reading for r in rows)):
+        return None
+    return rows
 
 
 def _check_sigmas(sigmas: Sequence[float]) -> tuple[float, ...]:
@@ -121,15 +143,17 @@ def cvfr_config(base: RunConfig, sigma: float, n_nodes: int, n_classes: int, *, 
     return RunConfig.from_dict(raw)
 
 
-def _train_cvfr(config: RunConfig, run_dir: Path, splits: Splits, log: Callable[[str], None]) -> None:
+def _train_cvfr(config: RunConfig, run_dir: Path, splits: Splits, log: Callable[[str], None]) -> bool:
+    """Train (or resume) the run unless it finished earlier; True when it trained now."""
     run = RunDir(run_dir)
     check_same_config(run, config)  # never reuse a run trained with other settings
     if run.results_path.exists():
         log(f"{run_dir.name}: finished earlier, reused")
-        return
+        return False
     resume = run.has_checkpoint()
     log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
     train(config, run_dir, data=splits, resume=resume, progress=False)
+    return True
 
 
 def _baseline(name: str, n_in: int, n_classes: int, seed: int) -> nn.Module:
@@ -152,19 +176,26 @@ def ensure_baseline(
 ) -> nn.Module:
     """Train a baseline on ``splits.train`` (cross-entropy, Adam; Gaussian input augmentation of std
     ``input_noise``) or load its verified weights."""
+    return _ensure_baseline(name, splits, stem, epochs=epochs, seed=seed, input_noise=input_noise, log=log)[0]
+
+
+def _ensure_baseline(
+    name: str, splits: Splits, stem: Path, *, epochs: int, seed: int, input_noise: float, log: Callable[[str], None]
+) -> tuple[nn.Module, bool]:
+    """:func:`ensure_baseline` and whether it trained now."""
     model = _baseline(name, splits.train.n_features, splits.train.n_classes, seed)
     if checkpoint_paths(stem)[1].exists():
         tensors, meta = load_checkpoint(stem)
         if meta.get("epochs") == epochs and meta.get("seed") == seed and meta.get("input_noise", 0.0) == input_noise:
             model.load_state_dict(tensors)
             log(f"{name}: finished earlier, reused")
-            return model.eval()
+            return model.eval(), False
     log(f"{name}: training ({epochs} epochs)")
     t0 = time.perf_counter()
     train_baseline(model, splits.train, epochs=epochs, seed=seed, input_noise=input_noise)
     meta = {"baseline": name, "epochs": epochs, "seed": seed, "input_noise": input_noise}
     save_checkpoint(stem, model.state_dict(), {**meta, "train_seconds": time.perf_counter() - t0})
-    return model.eval()
+    return model.eval(), True
 
 
 def robustness_study(
@@ -228,10 +259,14 @@ def robustness_study(
     corrupted = _subset_head(attacked, corruption_n)
     models: dict[str, Any] = {}
 
+    trained: set[str] = set()  # models (re)trained by this call: none of their old tables is reused
+
     def add_cvfr(label: str, run_name: str, cvfr: RunConfig, off_label: str) -> None:
         run_dir = out / "runs" / run_name
-        _train_cvfr(cvfr, run_dir, splits, log)
-        model, _, _ = load_model(run_dir)
+        model, _, _ = load_model(run_dir) if not _train_cvfr(cvfr, run_dir, splits, log) else (None, None, None)
+        if model is None:
+            trained.update({label, f"{label}, run with {off_label}"})
+            model, _, _ = load_model(run_dir)
         models[label] = model
         if model.noise is not None:
             off, _, _ = load_model(run_dir)
@@ -249,26 +284,37 @@ def robustness_study(
     for name in baselines:
         for std in (0.0, *augment):
             label, stem = (name, name) if std == 0 else (f"{name} +noise {std:g}", f"{name}-noise{std:g}")
-            models[label] = ensure_baseline(
+            models[label], fresh = _ensure_baseline(
                 name, splits, out / "baselines" / stem, epochs=baseline_epochs, seed=config.train.seed, input_noise=std, log=log
             )
+            if fresh:
+                trained.add(label)
 
     summary: dict[str, Any] = {"config": config.name, "n_test": len(attacked), "ps": list(ps), "models": {}}
     if corruptions and square:
         summary["n_corrupted"] = len(corrupted)
-    attack_tables: dict[str, dict[str, list[dict[str, Any]]]] = {"A": {}, "B": {}}
+    attack_tables: dict[str, dict[str, list[dict[str, Any]]]] = {attack: {} for attack, _ in ATTACKS}
     corruption_rows: list[dict[str, Any]] = []
     for k, (label, model) in enumerate(models.items()):
         tag = model_tag(label)
         entry: dict[str, Any] = {}
-        for attack in ("A", "B"):
-            rows = accuracy_vs_attack(model, attacked, attack, ps, generator=torch.Generator().manual_seed(10 + k))
-            write_table(rows, out / "tables" / f"{tag}-attack-{attack}")
+        for attack, reading in ATTACKS:
+            table_stem = out / "tables" / f"{tag}-attack-{attack}"
+            option = "exact" if attack == "A" else reading  # what the table's rows record (A: exact pixel count)
+            rows = None if label in trained else _stored(table_stem, [f"{p:g}" for p in ps], len(attacked), option)
+            if rows is None:
+                gen = torch.Generator().manual_seed(10 + k + (1000 if reading == "shared" else 0))
+                attack_kind = attack[0]  # "B_shared" is attack B read with one offset per image
+                rows = accuracy_vs_attack(model, attacked, attack_kind, ps, reading=reading, generator=gen)
+                write_table(rows, table_stem)
             attack_tables[attack][label] = rows
             entry[f"attack_{attack}"] = {f"{r['p']:g}": r["acc"] for r in rows}
         if corruptions and square:
-            rows = accuracy_vs_corruption(model, corrupted, generator=torch.Generator().manual_seed(20 + k))
-            write_table(rows, out / "tables" / f"{tag}-corruptions")
+            table_stem = out / "tables" / f"{tag}-corruptions"
+            rows = None if label in trained else _stored(table_stem, None, len(corrupted), None)
+            if rows is None:
+                rows = accuracy_vs_corruption(model, corrupted, generator=torch.Generator().manual_seed(20 + k))
+                write_table(rows, table_stem)
             corruption_rows += [{"model": label, **r} for r in rows]
             entry["corruptions_mean"] = sum(r["acc"] for r in rows if r["severity"] > 0) / max(
                 1, sum(r["severity"] > 0 for r in rows)
@@ -301,12 +347,13 @@ def robustness_study(
                 else ""
             )
         )
-    for attack in ("A", "B"):
-        plot_accuracy_vs_p(attack_tables[attack], out / f"attack-{attack}.png", title=f"{config.name}: attack {attack}")
+    for attack, reading in ATTACKS:
+        title = f"{config.name}: attack {attack[0]}" + (" (one offset per image)" if reading == "shared" else "")
+        plot_accuracy_vs_p(attack_tables[attack], out / f"attack-{attack}.png", title=title)
     if corruption_rows:
         write_table(corruption_rows, out / "corruptions")
         atomic_write_text(out / "corruptions-matrix.md", corruption_markdown(corruption_rows))
-    summary["figures"] = [str(out / f"attack-{a}.png") for a in ("A", "B")]
+    summary["figures"] = [str(out / f"attack-{a}.png") for a, _ in ATTACKS]
     if adversarial is not None:
         shape = (int(attacked.image_shape[0]), int(attacked.image_shape[1])) if attacked.image_shape is not None else None
         adv = attack_suite(
