@@ -126,6 +126,21 @@ def test_paper2_noise_learned_g_and_augmented_baselines(tmp_path):
         robustness_study(config, tmp_path, augment=[-0.1])
 
 
+def test_workers_train_the_runs_in_processes_like_the_serial_study(tmp_path):
+    config = load_config("paper1-letters", LETTERS)
+    kwargs = {"sigmas": [0.2], "epsilons": [0.05], "baselines": [], "ps": [0, 0.5], "n_test": 30}
+    lines = []
+    parallel = robustness_study(config, tmp_path / "parallel", workers=2, log=lines.append, **kwargs)
+    assert any("3 runs, 2 at a time" in line for line in lines)
+    serial = robustness_study(config, tmp_path / "serial", log=print, **kwargs)
+    for label, run in (("cvfr σ=0", "cvfr-sigma0"), ("cvfr σ=0.2", "cvfr-sigma0.2"), ("cvfr ε=0.05", "cvfr-eps0.05")):
+        tests = [json.loads((tmp_path / d / "runs" / run / "results.json").read_text())["test"] for d in ("parallel", "serial")]
+        assert tests[0]["acc_inner_product"] == tests[1]["acc_inner_product"]
+        assert parallel["models"][label]["attack_B"] == serial["models"][label]["attack_B"]
+    with pytest.raises(ValueError, match="workers"):
+        robustness_study(config, tmp_path / "bad", workers=0)
+
+
 def test_a_run_with_other_settings_is_not_reused(tmp_path):
     robustness_study(load_config("paper1-letters", LETTERS), tmp_path, baselines=[], ps=[0], n_test=20, log=print)
     other = load_config("paper1-letters", LETTERS + ["train.lr=0.02"])

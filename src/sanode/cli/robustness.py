@@ -44,6 +44,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         learnable_g=args.learnable_g,
         augment=float_list(args.augment),
         adversarial=adversarial,
+        workers=args.workers,
         log=(lambda line: None) if args.json else print,
     )
     if not args.json:
@@ -97,6 +98,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--adv-queries", type=int, default=500, help="square-attack queries of the L∞ black-box check")
     p.add_argument("--adv-no-checks", action="store_true", help="PGD curves without the masking checks")
     p.add_argument("--adv-no-settled", action="store_true", help="do not attack the settled state")
+    p.add_argument("--workers", type=int, default=1, help="attractor classifiers trained at once, one process each")
     p.add_argument("--out", help="output folder (default runs/robustness-<config>)")
     add_json_flag(p)
     p.set_defaults(func=cmd_robustness)

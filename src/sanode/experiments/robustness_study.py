@@ -52,21 +52,20 @@ from sanode.analysis.damping import damping_along, injected_noise
 from sanode.analysis.settle import settle, settle_scores
 from sanode.baselines import MLPClassifier, NeuralODEClassifier, mlp_hidden_for, ode_hidden_for, train_baseline
 from sanode.config import RunConfig, apply_overrides
-from sanode.corruptions import CORRUPTIONS
 from sanode.corruptions.attacks import AdditiveReading
 from sanode.data import Splits
 from sanode.data.base import LabeledData
-from sanode.experiments.common import check_same_config
 from sanode.experiments.noise_levels import model_noise
+from sanode.experiments.training_pool import train_runs
 from sanode.io.atomic import atomic_write_text
 from sanode.io.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 from sanode.io.load import load_model
-from sanode.io.rundir import RunDir
 from sanode.model import AttractorClassifier
 from sanode.noise import AdditiveNoise, DampedNoise
 from sanode.robustness import accuracy_vs_attack, accuracy_vs_corruption, plot_accuracy_vs_p, write_table
 from sanode.robustness.adversarial import AdversarialPlan, attack_suite, suite_markdown
-from sanode.training import load_data, train
+from sanode.robustness.tables import corruption_markdown
+from sanode.training import load_data
 
 BASELINES: tuple[str, ...] = ("mlp", "node")
 # Paper 1's attacks as tabulated: A, B read per pixel, and B read as one offset per image (both readings
@@ -143,19 +142,6 @@ def cvfr_config(base: RunConfig, sigma: float, n_nodes: int, n_classes: int, *, 
     return RunConfig.from_dict(raw)
 
 
-def _train_cvfr(config: RunConfig, run_dir: Path, splits: Splits, log: Callable[[str], None]) -> bool:
-    """Train (or resume) the run unless it finished earlier; True when it trained now."""
-    run = RunDir(run_dir)
-    check_same_config(run, config)  # never reuse a run trained with other settings
-    if run.results_path.exists():
-        log(f"{run_dir.name}: finished earlier, reused")
-        return False
-    resume = run.has_checkpoint()
-    log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
-    train(config, run_dir, data=splits, resume=resume, progress=False)
-    return True
-
-
 def _baseline(name: str, n_in: int, n_classes: int, seed: int) -> nn.Module:
     if name == "mlp":
         return MLPClassifier(n_in, n_classes, mlp_hidden_for(n_in, n_classes), seed=seed)
@@ -214,6 +200,7 @@ def robustness_study(
     learnable_g: float | None = None,
     augment: Sequence[float] = (),
     adversarial: AdversarialPlan | None = None,
+    workers: int = 1,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train every model of the study (reusing finished ones) and attack them all the same way.
@@ -235,6 +222,8 @@ def robustness_study(
         augment: Gaussian input-noise standard deviations: each baseline is also trained with each.
         adversarial: the worst-case attack suite to run on every model (None: random attacks only);
             it attacks the first ``adversarial.n`` items of the attacked subset.
+        workers: attractor classifiers trained at once, each in its own process with one torch
+            thread (1: in this process); the evaluation is always in this process.
         log: receives one line per step.
 
     Returns:
@@ -242,6 +231,8 @@ def robustness_study(
     """
     t0 = time.perf_counter()
     sigmas = _check_sigmas(sigmas)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     if any(not (math.isfinite(e) and e > 0) for e in epsilons):
         raise ValueError(
             f"epsilons must be finite values > 0 (paper 2's ε; σ = 0 is the deterministic model), got {list(epsilons)}"
@@ -259,35 +250,31 @@ def robustness_study(
     corrupted = _subset_head(attacked, corruption_n)
     models: dict[str, Any] = {}
 
+    runs: list[tuple[str, str, RunConfig, str]] = [  # (label, run folder, config, label of its noise-off twin)
+        (f"cvfr σ={s:g}", f"cvfr-sigma{s:g}", cvfr_config(config, s, n_nodes, n_classes, variant=variant), "σ=0") for s in sigmas
+    ]
+    runs += [(f"cvfr ε={e:g}", f"cvfr-eps{e:g}", additive_config(config, e), "ε=0") for e in epsilons]
+    if learnable_g is not None:
+        learned = additive_config(config, learnable_g, learnable=True)
+        runs.append((f"cvfr ε={learnable_g:g} G learned", f"cvfr-eps{learnable_g:g}-G", learned, "ε=0"))
+    fresh = train_runs([(out / "runs" / run, cvfr) for _, run, cvfr, _ in runs], splits, workers=workers, log=log)
     trained: set[str] = set()  # models (re)trained by this call: none of their old tables is reused
-
-    def add_cvfr(label: str, run_name: str, cvfr: RunConfig, off_label: str) -> None:
-        run_dir = out / "runs" / run_name
-        model, _, _ = load_model(run_dir) if not _train_cvfr(cvfr, run_dir, splits, log) else (None, None, None)
-        if model is None:
+    for label, run, _, off_label in runs:
+        if out / "runs" / run in fresh:
             trained.update({label, f"{label}, run with {off_label}"})
-            model, _, _ = load_model(run_dir)
+        model, _, _ = load_model(out / "runs" / run)
         models[label] = model
         if model.noise is not None:
-            off, _, _ = load_model(run_dir)
+            off, _, _ = load_model(out / "runs" / run)
             off.noise = None  # paper 2: the noise-trained coupling run without noise
             models[f"{label}, run with {off_label}"] = off
-
-    for sigma in sigmas:
-        cvfr = cvfr_config(config, sigma, n_nodes, n_classes, variant=variant)
-        add_cvfr(f"cvfr σ={sigma:g}", f"cvfr-sigma{sigma:g}", cvfr, "σ=0")
-    for eps in epsilons:
-        add_cvfr(f"cvfr ε={eps:g}", f"cvfr-eps{eps:g}", additive_config(config, eps), "ε=0")
-    if learnable_g is not None:
-        cvfr = additive_config(config, learnable_g, learnable=True)
-        add_cvfr(f"cvfr ε={learnable_g:g} G learned", f"cvfr-eps{learnable_g:g}-G", cvfr, "ε=0")
     for name in baselines:
         for std in (0.0, *augment):
             label, stem = (name, name) if std == 0 else (f"{name} +noise {std:g}", f"{name}-noise{std:g}")
-            models[label], fresh = _ensure_baseline(
+            models[label], new = _ensure_baseline(
                 name, splits, out / "baselines" / stem, epochs=baseline_epochs, seed=config.train.seed, input_noise=std, log=log
             )
-            if fresh:
+            if new:
                 trained.add(label)
 
     summary: dict[str, Any] = {"config": config.name, "n_test": len(attacked), "ps": list(ps), "models": {}}
@@ -366,27 +353,3 @@ def robustness_study(
     summary["seconds"] = time.perf_counter() - t0
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def corruption_matrix(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
-    """(models, corruptions, (model, corruption) → accuracy averaged over severities 1–5)."""
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    names = [c for c in CORRUPTIONS if any(r["corruption"] == c for r in rows)]
-    cells: dict[tuple[str, str], float] = {}
-    for m in models:
-        for c in names:
-            accs = [r["acc"] for r in rows if r["model"] == m and r["corruption"] == c]
-            cells[(m, c)] = sum(accs) / len(accs)
-    return models, names, cells
-
-
-def corruption_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """A markdown table: one row per corruption, one column per model, accuracy (%) averaged over severities."""
-    models, names, cells = corruption_matrix(rows)
-    clean = {m: next((r["acc"] for r in rows if r["model"] == m and r["severity"] == 0), None) for m in models}
-    lines = ["| corruption | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
-    lines.append("| clean | " + " | ".join("–" if (acc := clean[m]) is None else f"{100 * acc:.1f}" for m in models) + " |")
-    lines += ["| " + c + " | " + " | ".join(f"{100 * cells[(m, c)]:.1f}" for m in models) + " |" for c in names]
-    mean = {m: sum(cells[(m, c)] for c in names) / len(names) for m in models}
-    lines.append("| **mean** | " + " | ".join(f"**{100 * mean[m]:.1f}**" for m in models) + " |")
-    return "\n".join(lines) + "\n"
