@@ -36,6 +36,11 @@ def _mean(summaries: list[dict[str, Any]], label: str, key: str, p: str) -> floa
     return statistics.fmean(values) if values else None
 
 
+def _clean(summaries: list[dict[str, Any]], label: str) -> str:
+    values = [s["models"][label]["clean"] for s in summaries if label in s["models"]]
+    return f"{100 * statistics.fmean(values):.1f}" if values else "–"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("studies", nargs="+", metavar="s=FOLDER", help="input scale = study folder(s)")
@@ -73,6 +78,14 @@ def main() -> None:
             + " | ".join(cells)
             + " |"
         )
+    print("\nClean accuracy (%) on the same digits: σ = 0, then each σ with its noise on / run with σ = 0\n")
+    print("| s | σ = 0 | " + " | ".join(f"σ = {s:g} | σ = {s:g}, run with σ = 0" for s in sigmas) + " |")
+    print("|---:|---:|" + "---:|---:|" * len(sigmas))
+    for scale, summaries in grid:
+        cells = [_clean(summaries, "cvfr σ=0")]
+        for sigma in sigmas:
+            cells += [_clean(summaries, f"cvfr σ={sigma:g}"), _clean(summaries, f"cvfr σ={sigma:g}, run with σ=0")]
+        print(f"| {scale:g} | " + " | ".join(cells) + " |")
     if args.figure:
         fig = Figure(figsize=(10, 3.6), layout="constrained")
         FigureCanvasAgg(fig)
