@@ -73,7 +73,7 @@ BASELINES: tuple[str, ...] = ("mlp", "node")
 ATTACKS: tuple[tuple[str, AdditiveReading], ...] = (("A", "per_pixel"), ("B", "per_pixel"), ("B_shared", "shared"))
 
 
-def _stored(stem: Path, ps: list[str] | None, n: int, reading: str | None) -> list[dict[str, Any]] | None:
+def _stored(stem: Path, ps: list[str] | None, n: int, option: str | None) -> list[dict[str, Any]] | None:
     """A table this study wrote earlier for the same model, items and intensities, or None.
 
     Only a model that was not retrained by this call may reuse its tables (``trained`` in
@@ -85,7 +85,7 @@ def _stored(stem: Path, ps: list[str] | None, n: int, reading: str | None) -> li
     rows: list[dict[str, Any]] = json.loads(path.read_text())
     if not rows or any(r.get("n") != n for r in rows):
         return None
-    if ps is not None and ([f"{r['p']:g}" for r in rows] != ps or any(r.get("option") != reading for r in rows)):
+    if ps is not None and ([f"{r['p']:g}" for r in rows] != ps or any(r.get("option") != option for r in rows)):
         return None
     return rows
 
@@ -215,7 +215,7 @@ def robustness_study(
         n_test: test items attacked (a fixed random subset; None: all).
         corruptions: also run the common-corruption suite (28×28 images only).
         corruption_n: the suite runs on the first this many attacked items (None: all); it costs
-            75 evaluations per model, against 2 per intensity for attacks A and B.
+            75 evaluations per model, against one per intensity for each of the three attack tables.
         variant: damping envelope of Eq. 8 ("authors" or "paper").
         epsilons: paper 2's additive noise amplitudes ε > 0 (G = I): one model each, also run with ε = 0.
         learnable_g: also a model with additive noise of this ε and a learned G (see :func:`additive_config`).
