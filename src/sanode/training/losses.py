@@ -18,9 +18,10 @@ optional and usable with both plantings and with noise:
     w_u Σ_S relu(m_u − max Re λ(J(u_S)))² that pushes ``union_samples`` random unions u_S of planted
     class blocks (fixed points by construction) to be unstable.
 (d) **Lyapunov regulariser** (paper 2, for a learnable noise matrix G): w_L mean_k ‖J_k Σ* + Σ* J_kᵀ +
-    ε² G Gᵀ‖²_mean / s*⁴ with Σ* = s*² I at every planted attractor. Without it the classification
-    loss drives G to 0 (the noise only hurts the loss); with it ε² G Gᵀ is pulled to −(J_k Σ* + Σ* J_kᵀ),
-    the noise whose linear-noise stationary law has per-node variance s*².
+    ε² G Gᵀ‖²_mean / s*⁴ with Σ* = s*² I at every planted attractor, every ``margin_every`` batches.
+    The classification loss alone leaves G free (the authors report that it drives G to 0; in our
+    small tests it drifts either way); with this term ε² G Gᵀ is pulled to −(J_k Σ* + Σ* J_kᵀ), the
+    noise whose linear-noise stationary law has per-node variance s*².
 """
 
 from __future__ import annotations
