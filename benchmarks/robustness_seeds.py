@@ -27,12 +27,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from sanode.experiments.paper1.verdicts import mean_std
 from sanode.experiments.robustness_study import model_tag
 from sanode.robustness import plot_accuracy_vs_p
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _cell(values: list[float]) -> str:
@@ -40,7 +37,7 @@ def _cell(values: list[float]) -> str:
         return "–"
     if len(values) == 1:
         return f"{100 * values[0]:.1f}"
-    mean, std = _mean_std(values)
+    mean, std = mean_std(values)
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
@@ -56,9 +53,9 @@ def run_folder(label: str) -> str | None:
     return f"cvfr-{name}"
 
 
-def _test_accuracy(folder: Path, label: str) -> float | None:
+def _test_accuracy(folder: Path, label: str, entry: dict[str, Any]) -> float | None:
     """Test accuracy on the whole test split (inner-product rule, the model's own noise) from results.json."""
-    name = run_folder(label)
+    name = entry.get("run") or run_folder(label)  # studies written before the summary recorded the run
     path = folder / "runs" / name / "results.json" if name else None
     if path is None or not path.exists():
         return None
@@ -108,7 +105,7 @@ def gain_line(model: str, reference: str, columns: dict[str, dict[str, list[floa
         ours, theirs = columns[model][column], columns[reference].get(column, [])
         if column in ("test", "clean", "settled") or not ours or not theirs:
             continue
-        (m1, s1), (m0, s0) = _mean_std(ours), _mean_std(theirs)
+        (m1, s1), (m0, s0) = mean_std(ours), mean_std(theirs)
         gains[column] = (m1 - m0, math.hypot(s1, s0), min(len(ours), len(theirs)))
     if not gains:
         return f"{model} vs {reference}: no common column"
@@ -116,7 +113,7 @@ def gain_line(model: str, reference: str, columns: dict[str, dict[str, list[floa
     g, spread, n = gains[best]
     beyond = [c for c, (gc, sc, _) in gains.items() if gc > sc and gc > 0]
     worse = [c for c, (gc, sc, _) in gains.items() if -gc > sc and gc < 0]
-    clean = _mean_std(columns[model]["clean"])[0] - _mean_std(columns[reference]["clean"])[0]
+    clean = mean_std(columns[model]["clean"])[0] - mean_std(columns[reference]["clean"])[0]
     text = f"{model} vs {reference} ({n} seeds): largest gain {100 * g:+.1f} pp at {best} (seed spread {100 * spread:.1f}); "
     if n < 2:
         text += "one study each, no seed spread to compare with"
@@ -145,7 +142,7 @@ def main() -> None:
     holders = {label: _holders(label, folders, summaries) for label in labels}
     columns = {}
     for label, held in holders.items():
-        tests = [t for f, _ in held if (t := _test_accuracy(f, label)) is not None]
+        tests = [t for f, e in held if (t := _test_accuracy(f, label, e)) is not None]
         columns[label] = _measures([e for _, e in held], a_ps, b_ps, bs_ps, tests)
     header = ["model", "test split", "clean", "settled", *(f"A {v}" for v in a_ps), *(f"B {v}" for v in b_ps)]
     header += [*(f"B shared {v}" for v in bs_ps), "corruptions"]

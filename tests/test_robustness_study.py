@@ -101,6 +101,8 @@ def test_paper2_noise_learned_g_and_augmented_baselines(tmp_path):
     labels = set(summary["models"])
     assert {"cvfr ε=0.06", "cvfr ε=0.06, run with ε=0", "cvfr ε=0.1 G learned", "mlp", "mlp +noise 0.2"} <= labels
     noisy, learned = summary["models"]["cvfr ε=0.06"], summary["models"]["cvfr ε=0.1 G learned"]
+    assert noisy["run"] == "cvfr-eps0.06" and learned["run"] == "cvfr-eps0.1-G"
+    assert "run" not in summary["models"]["cvfr ε=0.06, run with ε=0"] and "run" not in summary["models"]["mlp"]
     assert noisy["noise"] == {"eps": 0.06, "G_rms": pytest.approx(1.0)}
     # additive ε dW injects ε √T per node (in input units, s = 1 here)
     horizon = float(config.solver.dt * config.solver.steps)
@@ -124,6 +126,8 @@ def test_paper2_noise_learned_g_and_augmented_baselines(tmp_path):
         robustness_study(config, tmp_path, epsilons=[0.0])
     with pytest.raises(ValueError, match="augment"):
         robustness_study(config, tmp_path, augment=[-0.1])
+    with pytest.raises(ValueError, match="corruption_n"):
+        robustness_study(config, tmp_path, corruption_n=0)
 
 
 def test_workers_train_the_runs_in_processes_like_the_serial_study(tmp_path):

@@ -104,14 +104,6 @@ def _subset(data: LabeledData, n: int | None) -> LabeledData:
     return LabeledData(data.x[idx], data.y[idx], data.classes, data.image_shape)
 
 
-def _subset_head(data: LabeledData, n: int | None) -> LabeledData:
-    if n is None or n >= len(data):
-        return data
-    if n < 1:
-        raise ValueError(f"corruption_n must be >= 1 (or None for every attacked item), got {n}")
-    return LabeledData(data.x[:n], data.y[:n], data.classes, data.image_shape)
-
-
 def model_tag(label: str) -> str:
     """A file-name form of a model label ("cvfr σ=1, run with σ=0" → "cvfrsigma1-runwithsigma0")."""
     for old, new in ((" ", ""), ("σ=", "sigma"), ("ε=", "eps"), (",", "-"), ("+noise", "-noise")):
@@ -247,7 +239,9 @@ def robustness_study(
     n_nodes, n_classes = splits.train.n_features, splits.train.n_classes
     attacked = _subset(splits.test, n_test)
     square = attacked.image_shape is not None and tuple(attacked.image_shape) == (28, 28)
-    corrupted = _subset_head(attacked, corruption_n)
+    if corruption_n is not None and (isinstance(corruption_n, bool) or not isinstance(corruption_n, int) or corruption_n < 1):
+        raise ValueError(f"corruption_n must be an integer >= 1 (or None for every attacked item), got {corruption_n!r}")
+    corrupted = attacked if corruption_n is None else attacked.subset(slice(0, corruption_n))
     models: dict[str, Any] = {}
 
     runs: list[tuple[str, str, RunConfig, str]] = [  # (label, run folder, config, label of its noise-off twin)
@@ -257,6 +251,7 @@ def robustness_study(
     if learnable_g is not None:
         learned = additive_config(config, learnable_g, learnable=True)
         runs.append((f"cvfr ε={learnable_g:g} G learned", f"cvfr-eps{learnable_g:g}-G", learned, "ε=0"))
+    run_of = {label: run for label, run, _, _ in runs}  # the run folder of each trained CVFR (not its noise-off twin)
     fresh = train_runs([(out / "runs" / run, cvfr) for _, run, cvfr, _ in runs], splits, workers=workers, log=log)
     trained: set[str] = set()  # models (re)trained by this call: none of their old tables is reused
     for label, run, _, off_label in runs:
@@ -284,7 +279,7 @@ def robustness_study(
     corruption_rows: list[dict[str, Any]] = []
     for k, (label, model) in enumerate(models.items()):
         tag = model_tag(label)
-        entry: dict[str, Any] = {}
+        entry: dict[str, Any] = {"run": run_of[label]} if label in run_of else {}
         for attack, reading in ATTACKS:
             table_stem = out / "tables" / f"{tag}-attack-{attack}"
             option = "exact" if attack == "A" else reading  # what the table's rows record (A: exact pixel count)
