@@ -26,6 +26,7 @@ FILTER_SETTINGS = {"hill": {"c": 0.05}, "identity": {}}
 COUPLING_SETTINGS = {
     "spectral": {"init": "orthogonal", "gain": 1.3, "free_eig_init": [-0.5, 0.2], "complex_pairs": True, "solve_dtype": None},
     "projector": {"init_scale": 2.0},
+    "symmetric": {"free_eig_init": [-2.0, 0.5]},
 }
 ATTRACTOR_SETTINGS = {
     "templates": {"threshold": 0.4},

@@ -5,7 +5,7 @@ from torch.func import functional_call
 from conftest import tiny_patterns
 from sanode.alphabet import cvfr_alphabet
 from sanode.attractors import block_complements, class_blocks, from_templates, random_binary
-from sanode.coupling import PlantingError, ProjectorCoupling, SpectralCoupling
+from sanode.coupling import PlantingError, ProjectorCoupling, SpectralCoupling, SymmetricSpectralCoupling
 from sanode.data.letters import templates
 from sanode.dynamics import Drift, FrozenDrift, HillFilter, LinearDecay
 from sanode.solvers import integrate
@@ -17,6 +17,7 @@ COUPLINGS = {
     "spectral-f32solve": lambda p, lam, g: SpectralCoupling(p, lam, solve_dtype=None, generator=g),
     "spectral-auto": lambda p, lam, g: SpectralCoupling(p, lam, solve_dtype="auto", generator=g),
     "projector": lambda p, lam, g: ProjectorCoupling(p, lam, generator=g),
+    "symmetric": lambda p, lam, g: SymmetricSpectralCoupling(p, lam, free_eig_init=(-3.0, 0.5), generator=g),
 }
 
 
@@ -52,7 +53,7 @@ def test_attractors_are_fixed_points_before_and_after_training(kind):
     assert drift(x_star).abs().max() < 1e-5
 
 
-@pytest.mark.parametrize("kind", ["spectral", "spectral-complex", "spectral-auto", "projector"])
+@pytest.mark.parametrize("kind", ["spectral", "spectral-complex", "spectral-auto", "projector", "symmetric"])
 def test_gradcheck_through_coupling_and_unroll(kind):
     coupling = COUPLINGS[kind](tiny_patterns(2, 5), 2.0, torch.Generator().manual_seed(0)).double()
     drift = Drift(LinearDecay(), HillFilter(0.1), coupling, beta=1.0)
@@ -66,6 +67,27 @@ def test_gradcheck_through_coupling_and_unroll(kind):
         return integrate(field, x0, dt=0.1, steps=4)
 
     assert torch.autograd.gradcheck(unroll, inputs, eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_symmetric_planting_is_paper_1s_with_orthonormal_free_eigenvectors(dtype):
+    """A = λP + (I − P) S (I − P) is symmetric, and its free eigenvalues start in λ·(lo, hi), as
+    Ψ Λ Ψ⁻¹ with orthonormal free columns would: for any trained S it stays symmetric."""
+    patterns = random_binary(3, 30, cvfr_alphabet(0.125, 1.0, 1.0), generator=torch.Generator().manual_seed(0)).to(dtype)
+    coupling = SymmetricSpectralCoupling(patterns, 7.0, free_eig_init=(-3.0, 0.5), generator=torch.Generator().manual_seed(1))
+    a = coupling.matrix().double()
+    assert torch.allclose(a, a.mT, atol=1e-5 if dtype == torch.float32 else 1e-12)
+    eig = torch.linalg.eigvalsh(a) / 7.0
+    planted = (eig - 1.0).abs() < 1e-4
+    assert int(planted.sum()) == 3
+    assert eig[~planted].min() >= -3.0 - 1e-4 and eig[~planted].max() <= 0.5 + 1e-4
+    with torch.no_grad():
+        coupling.free.copy_(torch.randn(30, 30, generator=torch.Generator().manual_seed(2), dtype=dtype))
+    a = coupling.matrix().double()
+    assert torch.allclose(a, a.mT, atol=1e-5 if dtype == torch.float32 else 1e-12)
+    assert coupling.planting_residual() < (1e-4 if dtype == torch.float32 else 1e-10)
+    with pytest.raises(ValueError, match="free_eig_init"):
+        SymmetricSpectralCoupling(patterns, 7.0, free_eig_init=(1.0, -1.0))
 
 
 def test_linearly_dependent_patterns_are_refused():

@@ -24,7 +24,7 @@ from sanode.analysis.stability import AttractorStability, stability
 from sanode.attractors import ATTRACTORS, AttractorBuilder
 from sanode.build import build_classifier
 from sanode.config import RunConfig, load_config, named_configs
-from sanode.coupling import COUPLINGS, Coupling, ProjectorCoupling, SpectralCoupling
+from sanode.coupling import COUPLINGS, Coupling, ProjectorCoupling, SpectralCoupling, SymmetricSpectralCoupling
 from sanode.data import DATASETS, Dataset, LabeledData, register_arrays
 from sanode.dynamics import FILTERS, REACTIONS, DoubleWell, Drift, Filter, HillFilter, IdentityFilter, LinearDecay, Reaction
 from sanode.evaluate import evaluate
@@ -80,6 +80,7 @@ __all__ = [
     "IdentityFilter",
     "SpectralCoupling",
     "ProjectorCoupling",
+    "SymmetricSpectralCoupling",
     "DampedNoise",
     "AdditiveNoise",
     "Euler",

@@ -3,5 +3,6 @@
 from sanode.coupling.base import COUPLINGS, Coupling, PlantingError
 from sanode.coupling.projector import ProjectorCoupling
 from sanode.coupling.spectral import SpectralCoupling
+from sanode.coupling.symmetric import SymmetricSpectralCoupling
 
-__all__ = ["COUPLINGS", "Coupling", "PlantingError", "SpectralCoupling", "ProjectorCoupling"]
+__all__ = ["COUPLINGS", "Coupling", "PlantingError", "SpectralCoupling", "ProjectorCoupling", "SymmetricSpectralCoupling"]
