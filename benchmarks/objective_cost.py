@@ -1,5 +1,7 @@
 """Cost of each training objective of issue 16 against the plain loss: seconds per batch (forward +
 backward) of the config's model on MNIST-sized batches, interleaved so machine load hits all alike.
+Every term is evaluated on every batch, including those a config evaluates every ``margin_every``
+batches only.
 
     PYTHONPATH=src python benchmarks/objective_cost.py --config fast-mnist --batches 6
 """
@@ -18,11 +20,14 @@ from sanode.training.losses import Objective
 
 OBJECTIVES = {
     "plain (T)": {},
+    "times T,1.5T": {"times": [1, 1.5]},
     "times T,2T,4T": {"times": [1, 2, 4]},
     "times T + random (T,4T]": {"times": [1], "random_time": 4.0},
     "fixed point (implicit)": {"fixed_point": 1.0},
     "stability margin 0.05": {"margin": 0.05},
     "union margin (8 unions)": {"union_margin": 0.1, "union_samples": 8},
+    # evaluated on every batch here; a config's margin_every divides its share of an epoch
+    "contraction 0.5": {"contraction": 0.5},
 }
 
 

@@ -2,7 +2,9 @@
 
 Around x^s, δẋ = J δx with J = diag(g′(x^s)) + β A diag(h′(x^s)); for the CVFR model
 J = −I + β A F′ with F′ = diag(f′(x^s)). The fixed point is linearly stable when every
-eigenvalue of J has a negative real part. Within :data:`MARGINAL_TOLERANCE` of 0 the linearisation
+eigenvalue of J has a negative real part; it is a contraction nearby (every perturbation shrinks
+from the start, with no transient growth) when the logarithmic norm μ₂(J) = λ_max((J + Jᵀ)/2) is
+negative too. Within :data:`MARGINAL_TOLERANCE` of 0 the linearisation
 decides nothing (a planted eigenvalue on the alphabet's bound gives max Re λ ≈ −4e-9): such a point
 is reported as *marginal*, not stable.
 """
@@ -36,6 +38,8 @@ class AttractorStability:
     eigenvalues: Tensor
     max_real: float
     residual: float
+    log_norm: float = float("nan")
+    """μ₂(J) = λ_max((J + Jᵀ)/2): ≤ 0 makes ‖x − x^s‖ shrink monotonically nearby (a contraction)."""
 
     @property
     def stable(self) -> bool:
@@ -52,6 +56,7 @@ class AttractorStability:
             "stable": self.stable,
             "marginal": self.marginal,
             "fixed_point_residual": self.residual,
+            "log_norm": self.log_norm,
         }
 
 
@@ -76,5 +81,9 @@ def stability(drift: Drift, attractors: Tensor) -> list[AttractorStability]:
     """Eigenvalues of J at every planted attractor x^s_k (rows of ``attractors``)."""
     jac = jacobians(drift, attractors)
     eig = torch.linalg.eigvals(jac).cpu()
+    log_norm = torch.linalg.eigvalsh(0.5 * (jac + jac.mT)).amax(-1).cpu()
     residual = fixed_point_residuals(drift, attractors)
-    return [AttractorStability(k, eig[k], float(eig[k].real.max()), float(residual[k])) for k in range(attractors.shape[0])]
+    return [
+        AttractorStability(k, eig[k], float(eig[k].real.max()), float(residual[k]), float(log_norm[k]))
+        for k in range(attractors.shape[0])
+    ]

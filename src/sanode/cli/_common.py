@@ -129,5 +129,10 @@ def score_table(scores: dict[str, Any], stab: list[dict[str, Any]] | None) -> st
             "marginal": f"MARGINAL: within {MARGINAL_TOLERANCE:g} of 0, linear stability undecided",
             "unstable": "UNSTABLE",
         }[verdict(worst)]
-        lines.append(f"stability      max Re λ(J) over attractors {worst:.4g} ({status})")
+        line = f"stability      max Re λ(J) over attractors {worst:.4g} ({status})"
+        norms = [s["log_norm"] for s in stab if "log_norm" in s]
+        if norms:
+            top = max(norms)
+            line += f"; log-norm μ₂(J) {top:.4g} ({'contracting' if top < 0 else 'transient growth possible'})"
+        lines.append(line)
     return "\n".join(lines)

@@ -95,6 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "undecided_fraction": test["undecided_fraction"],
             "wall_seconds": result.results["train_seconds"],
             "max_re_jacobian": [s["max_real_eigenvalue"] for s in stab],
+            "log_norm_jacobian": [s.get("log_norm") for s in stab],
             "figures": [str(p) for p in figures],
             "notices": result.results.get("notices", []),
         },

@@ -22,6 +22,10 @@ optional and usable with both plantings and with noise:
     The classification loss alone leaves G free (the authors report that it drives G to 0; in our
     small tests it drifts either way); with this term ε² G Gᵀ is pulled to −(J_k Σ* + Σ* J_kᵀ), the
     noise whose linear-noise stationary law has per-node variance s*².
+(e) **contraction margin**: w_c Σ_k Σ_i relu(λ_i((J_k + J_kᵀ)/2) + m_c)² at every planted attractor,
+    every ``margin_every`` batches (:mod:`sanode.training.contraction`): the logarithmic norm
+    μ₂(J_k) ≤ −m_c makes the distance to the attractor shrink monotonically near it, which linear
+    stability alone does not.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from sanode.model import AttractorClassifier
 from sanode.noise import AdditiveNoise
 from sanode.solvers import Compiled, TimeGrid, integrate
 from sanode.solvers.steady import fixed_point, implicit_fixed_point
+from sanode.training.contraction import contraction_penalty
 
 __all__ = ["Objective", "lyapunov_penalty", "support_spectrum"]
 
@@ -61,6 +66,9 @@ class Objective:
         lyapunov_std: the target stationary standard deviation s* per node of (d) (None: off); it
             needs additive noise (``model.noise.kind = "additive"``).
         lyapunov_weight: its weight (the term is relative: divided by s*⁴).
+        contraction: keep the logarithmic norm μ₂(J_k) ≤ −contraction at every planted
+            attractor (term (e); None: off), every ``margin_every`` batches.
+        contraction_weight: its weight.
     """
 
     times: tuple[float, ...] = (1.0,)
@@ -75,6 +83,8 @@ class Objective:
     union_samples: int = 8
     lyapunov_std: float | None = None
     lyapunov_weight: float = 1.0
+    contraction: float | None = None
+    contraction_weight: float = 1.0
 
     def __post_init__(self) -> None:
         times = tuple(float(t) for t in self.times)
@@ -85,7 +95,9 @@ class Objective:
             raise ValueError(f"train.objective.random_time must be > 1 (a multiple of T), got {self.random_time}")
         if self.lyapunov_std is not None and not (math.isfinite(self.lyapunov_std) and self.lyapunov_std > 0):
             raise ValueError(f"train.objective.lyapunov_std must be finite and > 0, got {self.lyapunov_std}")
-        for name in ("fixed_point", "margin_weight", "union_weight", "lyapunov_weight"):
+        if self.contraction is not None and not (math.isfinite(self.contraction) and self.contraction >= 0):
+            raise ValueError(f"train.objective.contraction must be finite and >= 0, got {self.contraction}")
+        for name in ("fixed_point", "margin_weight", "union_weight", "lyapunov_weight", "contraction_weight"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"train.objective.{name} must be finite and >= 0, got {getattr(self, name)}")
         for name in ("margin_every", "union_samples"):
@@ -113,6 +125,7 @@ class Objective:
             and self.margin is None
             and self.union_margin is None
             and self.lyapunov_std is None
+            and self.contraction is None
         )
 
     def to_config(self) -> dict[str, Any]:
@@ -169,6 +182,10 @@ class Objective:
             pen = lyapunov_penalty(field, model.attractors, model.noise, self.lyapunov_std)
             total = total + self.lyapunov_weight * pen
             terms["loss_lyapunov"] = float(pen.detach())
+        if self.contraction is not None and batch_index % self.margin_every == 0:
+            pen = contraction_penalty(field, model.attractors, self.contraction)
+            total = total + self.contraction_weight * pen
+            terms["loss_contraction"] = float(pen.detach())
         terms["loss"] = float(total.detach())
         return total, terms
 
