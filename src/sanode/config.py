@@ -142,6 +142,7 @@ class TrainConfig:
     loss_space: str = "state"  # state | rate
     patience: int | None = None  # early stopping on validation loss (needs val_fraction > 0)
     grad_clip: float | None = None  # max global gradient norm (None: no clipping)
+    shift: int = 0  # augmentation: move each training image by up to this many pixels (0: off)
     time_budget_s: float | None = None  # start no new epoch once this much wall time has passed
     seed: int = 0
     dtype: str = "float32"

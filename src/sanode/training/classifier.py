@@ -25,6 +25,7 @@ from sanode.build import build_classifier, resolve_dtype
 from sanode.config import RunConfig
 from sanode.coupling.base import PlantingError
 from sanode.data import LabeledData, Splits, align_splits, load_splits, missing_classes
+from sanode.data.augment import random_shift
 from sanode.evaluate import evaluate
 from sanode.io.lock import run_lock
 from sanode.io.rundir import RunDir
@@ -142,6 +143,7 @@ def _train(
     distributed.broadcast_parameters(model, ctx)
     params = list(model.parameters())
     objective = Objective.from_config(tc.objective)
+    random_shift(splits.train.x[:1], splits.train.image_shape, tc.shift)  # refuse bad shifts before training
     batches = [0]  # batch counter for terms evaluated every few batches
     opt, sched = adam(params, tc.lr, schedule=tc.lr_schedule, epochs=tc.epochs)
     live = TrainingState(
@@ -164,6 +166,9 @@ def _train(
     def batch_loss(batch: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, dict[str, float]]:
         xb, yb = batch
         part = distributed.shard(len(yb), ctx.rank, ctx.world_size)  # this rank's rows of the global batch
+        if tc.shift:  # drawn from the noise stream: per rank, and restored on resume
+            xb = xb.clone()
+            xb[part] = random_shift(xb[part], splits.train.image_shape, tc.shift, live.noise)
         with distributed.autocast(ctx.device, amp):
             try:
                 batches[0] += 1
