@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from sanode.analysis.census import census, union_states
-from sanode.cli.settle import settled_report
+from sanode.analysis.settle import settled_report
 from sanode.io.load import load_model
 from sanode.report.settle_figures import census_figure, horizon_figure
 from sanode.training import load_data

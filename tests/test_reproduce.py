@@ -435,6 +435,7 @@ def test_mnist_report_shows_settled_accuracy_corruptions_and_the_noise_envelope(
     corrupted = page.table("mnist: the common-corruption suite")
     assert [r[0] for r in corrupted[1:]] == ["0", "1"] and corrupted[2][2] != "–" and corrupted[1][2] == "–"
     assert "d(x) at t = 0" in result.index.read_text(encoding="utf-8")
+    assert (result.index.parent / "horizon-mnist.png").is_file() and "% settled" in result.index.read_text(encoding="utf-8")
     analysis = json.loads(next((tmp_path / "analysis").glob("*sigma1*.json")).read_text())
     assert analysis["corruptions"]["n"] == 8 and 0 <= analysis["corruptions"]["mean_noise_off"] <= 1
     assert analysis["damping"]["start"] >= 0.05  # the noise acts at the input in this regime

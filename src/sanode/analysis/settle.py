@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,7 +29,7 @@ from sanode.model import AttractorClassifier
 from sanode.solvers.steady import relax
 from sanode.validation import check_positive_float
 
-__all__ = ["SettleResult", "settle", "settle_scores"]
+__all__ = ["DEFAULT_HORIZONS", "SettleResult", "settle", "settle_scores", "settled_report"]
 
 
 @dataclass
@@ -138,3 +139,31 @@ def settle_scores(result: SettleResult, labels: Tensor, attractors: Tensor, *, t
     out["on_correct_attractor_fraction"] = float((on & (result.nearest == labels)).sum()) / n
     out["median_settle_time"] = float(result.time[result.settled].median()) if bool(result.settled.any()) else math.nan
     return out
+
+
+DEFAULT_HORIZONS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0)
+"""The horizons t/T at which :func:`settled_report` scores the states on the way (Fig. of issue 16)."""
+
+
+def settled_report(
+    model: AttractorClassifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    tol: float,
+    cap: float,
+    radius: float,
+    threshold: float,
+    horizons: tuple[float, ...] = DEFAULT_HORIZONS,
+) -> tuple[dict[str, Any], SettleResult]:
+    """Settled scores and accuracy at each horizon t/T (nearest rule); returns (report, SettleResult)."""
+    t_model = model.dt * model.steps
+    result = settle(model, x, tol=tol, t_cap=cap * t_model, radius=radius, horizons=[h * t_model for h in horizons])
+    scores = settle_scores(result, y, model.attractors, threshold=threshold)
+    y = y.to(result.states.device)
+    curve = {"1": scores["T_acc_nearest"]}
+    for h in horizons:
+        if h > 1:
+            pred = readout.classify(result.horizons[h * t_model], model.attractors, "nearest")
+            curve[f"{h:g}"] = float((pred == y).float().mean())
+    return {**scores, "accuracy_by_horizon_nearest": curve, "tol": tol, "cap_T": cap, "radius": radius}, result

@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 from sanode import distributed
+from sanode.analysis.settle import settled_report
 from sanode.cli._common import accuracies, add_data_dir_flag, add_device_flag, add_json_flag, emit, score_table, with_data_dir
-from sanode.cli.settle import add_settle_options, settled_report
+from sanode.cli.settle import add_settle_options
 from sanode.data import align_splits
 from sanode.evaluate import evaluate
 from sanode.io.load import load_model

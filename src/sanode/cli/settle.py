@@ -16,40 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from sanode import distributed, readout
+from sanode import distributed
 from sanode.analysis.census import census, union_states
-from sanode.analysis.settle import settle, settle_scores
+from sanode.analysis.settle import settled_report
 from sanode.cli._common import add_device_flag, add_json_flag, emit
 from sanode.io.load import load_model
 from sanode.training import load_data
-
-DEFAULT_HORIZONS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0)
-
-
-def settled_report(
-    model: Any,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    tol: float,
-    cap: float,
-    radius: float,
-    threshold: float,
-    horizons: tuple[float, ...] = DEFAULT_HORIZONS,
-) -> tuple[dict[str, Any], Any]:
-    """Settled scores and accuracy at each horizon t/T (nearest rule); returns (report, SettleResult)."""
-    t_model = model.dt * model.steps
-    result = settle(model, x, tol=tol, t_cap=cap * t_model, radius=radius, horizons=[h * t_model for h in horizons])
-    scores = settle_scores(result, y, model.attractors, threshold=threshold)
-    y = y.to(result.states.device)
-    curve = {"1": scores["T_acc_nearest"]}
-    for h in horizons:
-        if h > 1:
-            pred = readout.classify(result.horizons[h * t_model], model.attractors, "nearest")
-            curve[f"{h:g}"] = float((pred == y).float().mean())
-    return {**scores, "accuracy_by_horizon_nearest": curve, "tol": tol, "cap_T": cap, "radius": radius}, result
 
 
 def _print(report: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from sanode.analysis.settle import settled_report
 from sanode.analysis.stability import stability
 from sanode.data.base import LabeledData
 from sanode.experiments.paper1 import tables
@@ -21,8 +22,10 @@ from sanode.experiments.paper1.plan import Plan
 from sanode.experiments.paper1.runs import DatasetOutcome, RunRecord, sigma_tag
 from sanode.experiments.paper1.verdicts import by_sigma
 from sanode.io.load import load_model
+from sanode.model import AttractorClassifier
 from sanode.report import plots
 from sanode.report.html import HtmlReport
+from sanode.report.settle_figures import horizon_figure
 from sanode.robustness import plot_accuracy_vs_p
 
 __all__ = ["write_report"]
@@ -101,6 +104,8 @@ def _figures(page: HtmlReport, o: DatasetOutcome, report_dir: Path, command: str
             command=command,
         )
 
+    _horizon(page, o, det, noisy, model, report_dir, command)
+
     for record in {id(r): r for r in (det, noisy) if r is not None}.values():
         m = model if record is det else load_model(record.spec.run_dir)[0]
         file = f"spectrum-{name}-sigma{sigma_tag(record.spec.sigma)}.png"
@@ -111,6 +116,42 @@ def _figures(page: HtmlReport, o: DatasetOutcome, report_dir: Path, command: str
             f"run {record.spec.name}; stable when all lie left of the vertical line.",
             command=command,
         )
+
+
+def _horizon(
+    page: HtmlReport,
+    o: DatasetOutcome,
+    det: RunRecord,
+    noisy: RunRecord | None,
+    model: AttractorClassifier,
+    report_dir: Path,
+    command: str,
+) -> None:
+    """Accuracy against evaluation horizon t/T (T … 100 T, and the settled state) for the smallest
+    and largest σ: does the answer read at T survive as t → ∞ (issue 16)?"""
+    test = o.splits.test
+    n = min(len(test), o.plan.n_attack or len(test))
+    curves, lines = {}, []
+    for record in {id(r): r for r in (det, noisy) if r is not None}.values():
+        m = model if record is det else load_model(record.spec.run_dir)[0]
+        with torch.no_grad():
+            rep, _ = settled_report(m, test.x[:n], test.y[:n], tol=1e-4, cap=100.0, radius=0.05, threshold=0.1)
+        curve = rep["accuracy_by_horizon_nearest"]
+        label = f"σ = {record.spec.sigma:g} ({record.spec.name})"
+        curves[label] = ([float(h) for h in curve], list(curve.values()), rep["settled_acc_nearest"])
+        lines.append(
+            f"{label}: {100 * rep['T_acc_nearest']:.1f} % at T, {100 * rep['settled_acc_nearest']:.1f} % settled; "
+            f"{100 * rep['elsewhere_fraction']:.1f} % of the inputs end on no planted attractor, "
+            f"{100 * rep['unsettled_fraction']:.1f} % unsettled at 100 T"
+        )
+    file = f"horizon-{o.plan.dataset}.png"
+    horizon_figure(curves, report_dir / file)
+    page.figure(
+        file,
+        caption=f"Accuracy (nearest-attractor rule) of the first {n} test inputs against the evaluation horizon t/T, "
+        "and of the settled state (★, ‖F‖∞ < 1e-4, cap 100 T; noise off after T). " + "; ".join(lines) + ".",
+        command=command,
+    )
 
 
 def _fig4(
