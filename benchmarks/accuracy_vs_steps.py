@@ -10,7 +10,7 @@ Datasets (each a named config with the overrides below; torch on one CPU thread)
 
     letters   best-letters, train.epochs=3 (the config's 15 epochs reach the same accuracy
               plateau on letters and would triple the run time)
-    mnist     fast-mnist, data.n_train=10000 data.n_test=2000 data.val_fraction=0 train.epochs=1
+    mnist     unit-blocks-mnist, data.n_train=10000 data.n_test=2000 data.val_fraction=0 train.epochs=1
 
 Then, unless ``--no-cost``, the cost of one training step (forward, MSE loss, backward) per
 integration step is timed for each scheme on benchmarks/train_step.py's model at the two
@@ -42,7 +42,7 @@ STEPS = (5, 10, 20, 50)
 DATASETS: dict[str, tuple[str, list[str]]] = {
     "letters": ("best-letters", ["train.epochs=3"]),
     "mnist": (
-        "fast-mnist",
+        "unit-blocks-mnist",
         ["data.n_train=10000", "data.n_test=2000", "data.val_fraction=0", "train.epochs=1"],
     ),
 }

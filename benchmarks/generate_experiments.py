@@ -163,7 +163,7 @@ def stage_classifier_space(args: argparse.Namespace) -> None:
 
     t0 = time.perf_counter()
     config = load_config(
-        "fast-mnist",
+        "unit-blocks-mnist",
         [
             f"data.n_train={args.n_train}",
             "data.n_test=2000",

@@ -86,10 +86,12 @@ def test_bad_input_scales_are_refused(bad):
         RunConfig.from_dict({"model": {"input_scale": bad}})
 
 
-@pytest.mark.parametrize("name,low,high", [("sqrtn-mnist", 0.05, 1.0), ("fast-mnist", 0.0, 1e-3)])
+@pytest.mark.parametrize(
+    "name,low,high", [("sqrtn-mnist", 0.05, 1.0), ("fast-mnist", 0.05, 1.0), ("unit-blocks-mnist", 0.0, 1e-3)]
+)
 def test_the_damped_noise_acts_at_the_input_only_in_the_authors_regime(name, low, high):
     """Paper 1's envelope (authors' variant, σ mapped) at t = 0 on MNIST test digits: ≈ 0.1 with
-    s = √N (sqrtn-mnist), ≈ 2e-4 with s = 1 (fast-mnist). It does not depend on the training."""
+    s = √N (sqrtn-mnist, fast-mnist), ≈ 2e-4 with s = 1 (unit-blocks-mnist). It does not depend on the training."""
     try:
         test = load_splits("mnist", n_train=10, n_test=300).test
     except DataNotFoundError as err:

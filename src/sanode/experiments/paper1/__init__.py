@@ -19,7 +19,7 @@ Noise. The stochastic model is Eq. (7), dx = F(x) dt + σ d(x) dW with the dampi
 envelope tanh of the geometric mean keeps the noise alive for K = 10; the literal Eq. (8) with
 κ = 1 is ~1e-5 for MNIST). Paper 1's σ belongs to the authors' parametrisation
 (β = 1/√N, λ = 1, c = 1/(8N)). A config in that parametrisation gets σ as it is; a config in the
-unit scale (βλ = 1, c = 1/8: ``paper1-mnist``, ``fast-mnist``) gets (σ', κ') from
+unit scale (βλ = 1, c = 1/8: ``paper1-mnist``, ``fast-mnist``, ``sqrtn-mnist``) gets (σ', κ') from
 :func:`sanode.noise.map_sigma_to_unit_scale`. Letters run in the authors' parametrisation
 (``paper1-letters`` quick, ``best-letters`` full, with c = 1/(8N), λ = 1, β = 1/√N), so Table I's σ enter unchanged.
 

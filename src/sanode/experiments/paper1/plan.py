@@ -161,8 +161,8 @@ def paper1_plan(
     3 intensities on 500 test images.
     full: letters ``best-letters`` (class-block attractors, 10,000/1,000 items, 15 epochs) in the
     authors' parametrisation, 5 seeds; MNIST ``sqrtn-mnist`` (the authors' regime x(0) = √N · pixels,
-    where paper 1's damped noise is on at the input: d(x) ≈ 0.1; ``paper1-mnist`` and ``fast-mnist`` start
-    √N times nearer the attractors, where it is off) on the full data, 5 seeds, Table II's σ, and the
+    where paper 1's damped noise is on at the input: d(x) ≈ 0.1, as in ``fast-mnist``; ``unit-blocks-mnist``
+    starts √N times nearer the attractors, where it is off) on the full data, 5 seeds, Table II's σ, and the
     corruption suite on 500 test images; p = 0, 0.1, ..., 1 for both attacks (MNIST curves on 2,000 test
     images).
 
