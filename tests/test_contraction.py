@@ -45,8 +45,8 @@ def test_the_penalty_and_its_gradient_are_the_symmetric_parts_spectrum(coupling)
     params = [p for p in model.drift.coupling.parameters() if p.numel()]
     pen = contraction_penalty(field, model.attractors, 0.2)
     ref = dense_penalty(model, 0.2)
-    assert float(pen.detach()) == pytest.approx(float(ref), rel=1e-10, abs=1e-14)
-    if float(ref) > 0:  # the Rayleigh quotients carry eigvalsh's gradient
+    assert float(pen.detach()) == pytest.approx(float(ref.detach()), rel=1e-10, abs=1e-14)
+    if float(ref.detach()) > 0:  # the Rayleigh quotients carry eigvalsh's gradient
         for a, b in zip(torch.autograd.grad(pen, params), torch.autograd.grad(ref, params)):
             assert torch.allclose(a, b, rtol=1e-8, atol=1e-12)
 
