@@ -42,9 +42,17 @@ def test_same_seed_same_numbers(tmp_path):
     assert any(not torch.equal(p, q) for p, q in zip(a.model.parameters(), c.model.parameters()))
 
 
-@pytest.mark.parametrize("noise", [None, '{"kind": "damped", "sigma": 0.5}', '{"kind": "additive", "eps": 0.05}'])
-def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch, noise):
-    config = quick_config("train.epochs=3", *([f"model.noise={noise}"] if noise else []))
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (),
+        ('model.noise={"kind": "damped", "sigma": 0.5}',),
+        ('model.noise={"kind": "additive", "eps": 0.05}',),
+        ("train.shift=1",),
+    ],
+)
+def test_resume_after_interruption_continues_identically(tmp_path, monkeypatch, extra):
+    config = quick_config("train.epochs=3", *extra)
     straight = train(config, tmp_path / "straight", progress=False)
     calls = {"n": 0}
     original = AttractorClassifier.loss
