@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -42,6 +43,26 @@ def check_patterns(patterns: Tensor, *, rtol: float = 1e-6) -> Tensor:
             f"{float(s[-1] / s[0]) if s[0] > 0 else 0.0:.2e}); every class needs its own independent pattern"
         )
     return patterns
+
+
+def free_eigenvalue_interval(value: Sequence[float]) -> tuple[float, float]:
+    """``free_eig_init`` as a finite (lo, hi) with lo ≤ hi, or a ValueError naming it."""
+    if len(value) != 2:
+        raise ValueError(f"free_eig_init must be an interval (lo, hi), got {value!r}")
+    lo, hi = (float(v) for v in value)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        raise ValueError(f"free_eig_init must be a finite interval (lo <= hi), got {value}")
+    return lo, hi
+
+
+def span_and_rotated_complement(patterns: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """Orthonormal bases (float64) of span{ψ_k}, (N, K), and of its orthogonal complement turned by
+    a random rotation, (N, N − K): the free eigenvectors paper 1's "complement" start uses."""
+    k = patterns.shape[0]
+    q, _ = torch.linalg.qr(patterns.double().T, mode="complete")
+    n_free = q.shape[0] - k
+    rotation = torch.linalg.qr(torch.randn(n_free, n_free, generator=generator, dtype=torch.float64))[0]
+    return q[:, :k], q[:, k:] @ rotation
 
 
 class Coupling(nn.Module, ABC):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sanode.coupling.base import COUPLINGS, Coupling, PlantingError
+from sanode.coupling.base import COUPLINGS, Coupling, PlantingError, free_eigenvalue_interval, span_and_rotated_complement
 from sanode.validation import dtype_name, resolve_dtype
 
 # With solve_dtype="auto", a solve whose planting residual exceeds this many rounding units of
@@ -87,20 +87,12 @@ class SpectralCoupling(Coupling):
         if init == "complement":
             # Columns orthogonal to every planted pattern: cond(Ψ) then only depends on the
             # patterns' own geometry, which keeps the first solves accurate.
-            q, _ = torch.linalg.qr(self.patterns.double().T, mode="complete")
-            basis = q[:, k:]
-            mix = torch.linalg.qr(torch.randn(n_free, n_free, generator=generator, dtype=torch.float64))[0]
-            free = basis @ mix
+            free = span_and_rotated_complement(self.patterns, generator)[1]
         elif init == "orthogonal":
             free = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=torch.float64))[0][:, :n_free]
         else:
             raise ValueError(f"unknown init {init!r}; choose 'complement' or 'orthogonal'")
-        if len(free_eig_init) != 2:
-            raise ValueError(f"free_eig_init must be an interval (lo, hi), got {free_eig_init!r}")
-        lo, hi = (float(v) for v in free_eig_init)
-        self.free_eig_init = (lo, hi)
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
-            raise ValueError(f"free_eig_init must be a finite interval (lo <= hi), got {free_eig_init}")
+        lo, hi = self.free_eig_init = free_eigenvalue_interval(free_eig_init)
         # Free eigenvalues are stored in units of λ: Adam moves every parameter by about lr per
         # step, so with λ = √N (paper 1's β = 1/√N scaling) raw eigenvalues would learn √N times
         # more slowly than the entries of Ψ. In units of λ both scalings train alike.

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from sanode.coupling.base import COUPLINGS, Coupling
+from sanode.coupling.base import COUPLINGS, Coupling, free_eigenvalue_interval, span_and_rotated_complement
 
 
 @COUPLINGS.register("symmetric")
@@ -52,21 +51,13 @@ class SymmetricSpectralCoupling(Coupling):
         generator: torch.Generator | None = None,
     ):
         super().__init__(patterns, eigenvalue)
-        if len(free_eig_init) != 2:
-            raise ValueError(f"free_eig_init must be an interval (lo, hi), got {free_eig_init!r}")
-        lo, hi = (float(v) for v in free_eig_init)
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
-            raise ValueError(f"free_eig_init must be a finite interval (lo <= hi), got {free_eig_init}")
-        self.free_eig_init = (lo, hi)
-        k, n = self.patterns.shape
+        lo, hi = self.free_eig_init = free_eigenvalue_interval(free_eig_init)
         dtype = patterns.dtype
-        q, _ = torch.linalg.qr(self.patterns.double().T, mode="complete")
-        self.register_buffer("basis_q", q[:, :k].to(dtype))
+        span, vectors = span_and_rotated_complement(self.patterns, generator)
+        self.register_buffer("basis_q", span.to(dtype))
         # M is stored in units of λ, so that Adam's step size means the same for λ = 1 and λ = √N.
         self.eig_unit = abs(float(eigenvalue)) or 1.0
-        rotation = torch.linalg.qr(torch.randn(n - k, n - k, generator=generator, dtype=torch.float64))[0]
-        vectors = q[:, k:] @ rotation
-        mu = lo + (hi - lo) * torch.rand(n - k, generator=generator, dtype=torch.float64)
+        mu = lo + (hi - lo) * torch.rand(vectors.shape[1], generator=generator, dtype=torch.float64)
         start = (vectors * (mu * eigenvalue / self.eig_unit)) @ vectors.T
         self.free = nn.Parameter(start.to(dtype))
 
