@@ -14,7 +14,17 @@ from sanode.build import build_classifier
 from sanode.cli.generate import add_parser as add_generate_parser
 from sanode.config import RunConfig
 from sanode.data import LabeledData, load_splits
-from sanode.generate import VAE, Decoder, final_states, fit_classifier_space, make_sampler, train_decoder, train_vae
+from sanode.generate import (
+    SAMPLERS,
+    VAE,
+    Decoder,
+    final_states,
+    fit_classifier_space,
+    make_sampler,
+    train_decoder,
+    train_vae,
+)
+from sanode.generate.dynamical_decoder import DynamicalDecoder
 from sanode.generate.grids import save_grid, tile
 
 
@@ -147,7 +157,7 @@ def test_cli_trains_writes_outputs_and_reloads(tmp_path: Path, capsys: pytest.Ca
     assert torch.get_num_threads() == threads  # --threads holds for the command only
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["command"] == "generate" and summary["dataset"] == "digits"
-    assert {s["sampler"] for s in summary["scores"]} == {"empirical", "lna", "time_sample"}
+    assert {s["sampler"] for s in summary["scores"]} == set(SAMPLERS)
     assert all(0 <= s["classified_fraction"] <= 1 for s in summary["scores"])
     for name in ("model.json", "model.safetensors", "samples_empirical.png", "traversal_class0.png", "summary.csv"):
         assert (out / name).exists(), name
@@ -165,3 +175,21 @@ def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
         _parser().parse_args(["generate", "--samplers", "gibbs"])
     with pytest.raises(SystemExit):
         _parser().parse_args(["generate", "--hidden", "a,b"])
+
+
+def test_dynamical_decoder_flows_codes_to_images() -> None:
+    """Paper 2's decoder "of the same typology": a pixel CVFR started at a lift of the code."""
+    data = load_splits("digits", n_train=400, n_test=10, seed=0).train
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.nn.functional.one_hot(data.y, 10).float() + 0.1 * torch.randn(len(data.y), 10, generator=gen)
+    decoder = DynamicalDecoder(10, data.n_features, steps=5, dt=0.2, seed=0)
+    history = train_decoder(decoder, codes, data.x.float(), epochs=15, batch_size=32, lr=3e-3, seed=0)
+    assert history[-1] < 0.8 * history[0]
+    images = decoder(codes[:8])
+    assert images.shape == (8, data.n_features) and float(images.min()) >= 0 and float(images.max()) <= 1
+    # It decodes the class: each reconstruction is nearer its own class mean than any other's.
+    means = torch.stack([data.x[data.y == k].float().mean(0) for k in range(10)])
+    nearest = torch.cdist(decoder(codes).detach(), means).argmin(-1)
+    assert float((nearest == data.y).float().mean()) > 0.9
+    with pytest.raises(ValueError, match="decoder input"):
+        decoder(torch.zeros(2, 3))

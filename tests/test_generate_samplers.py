@@ -103,13 +103,29 @@ def test_time_sampler_reproduces_empirical_covariance(generator: torch.Generator
     # simulated time (at ε = 0.03 about 1 % of the states already have: a real nonlinear effect).
     model = small_model(eps=0.015)
     stats = reachable_statistics(model)
-    sampler = TimeSampler(model, stats, dt=0.01, burn_in=300, thin=25, chains=400)
+    sampler = TimeSampler.equivalent(model, stats, dt=0.01, burn_in=300, thin=25, chains=400)
+    assert sampler.name == "time_sample_eq"
     assert all(r.reachable for r in sampler.reports)
     z = sampler.sample(1, 40000, generator)
     assert z.shape == (40000, model.n_nodes)
     # LNA + Euler bias O(Δt‖J‖) + sampling of correlated chains: a few percent.
     assert rel_fro(torch.cov(z.T), stats.covariances[1]) < 0.08
     assert float((z.mean(0) - model.attractors[1].double()).abs().max()) < 0.01
+
+
+def test_time_sampler_draws_the_models_own_stationary_law(generator: torch.Generator) -> None:
+    """Without statistics, time_sample runs the model's own SDE: its cloud is the LNA covariance."""
+    model = small_model(eps=0.015)
+    sampler = make_sampler("time_sample", model, None, dt=0.01, burn_in=300, thin=25, chains=400)
+    assert isinstance(sampler, TimeSampler) and sampler.name == "time_sample" and sampler.reports == []
+    z = sampler.sample(0, 40000, generator)
+    assert rel_fro(torch.cov(z.T), attractor_covariance(model, 0)) < 0.08
+    assert float((z.mean(0) - model.attractors[0].double()).abs().max()) < 0.01
+
+
+def test_time_sampler_refuses_a_wrong_number_of_loadings() -> None:
+    with pytest.raises(ValueError, match="one G per class"):
+        TimeSampler(small_model(), loadings=[torch.eye(6, dtype=torch.float64)])
 
 
 def test_time_sampler_reports_unreachable_covariance() -> None:
@@ -119,7 +135,7 @@ def test_time_sampler_reports_unreachable_covariance() -> None:
     bad = stats.covariances.clone()
     bad[0] = torch.diag(torch.tensor([1.0, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6], dtype=torch.float64))
     bad[0, 0, 1] = bad[0, 1, 0] = 9e-4
-    sampler = TimeSampler(model, ClassStatistics(stats.means, bad, stats.counts))
+    sampler = TimeSampler.equivalent(model, ClassStatistics(stats.means, bad, stats.counts))
     assert sampler.reports[1].reachable
     assert not sampler.reports[0].reachable or sampler.reports[0].n_clipped > 0
 
@@ -157,7 +173,7 @@ def test_statistics_of_another_model_are_refused() -> None:
     with pytest.raises(ValueError, match="statistics hold"):
         empirical_sampler(model, other)
     with pytest.raises(ValueError, match="needs the per-class"):
-        make_sampler("time_sample", model, None)
+        make_sampler("time_sample_eq", model, None)
     with pytest.raises(ValueError, match="unknown sampler"):
         make_sampler("gibbs", model, None)
 

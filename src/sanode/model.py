@@ -108,13 +108,24 @@ class AttractorClassifier(nn.Module):
         """x(0) = s · input (the inputs themselves when s = 1)."""
         return inputs if self.input_scale == 1.0 else inputs * self.input_scale
 
-    def forward(self, x0: Tensor, *, trajectory: bool = False, generator: torch.Generator | None = None) -> Tensor:
-        """x(T) of shape (..., N) from the inputs ``x0``, or the path (steps + 1, ..., N) with ``trajectory``."""
+    def forward(
+        self, x0: Tensor, *, trajectory: bool = False, generator: torch.Generator | None = None, noise: bool = True
+    ) -> Tensor:
+        """x(T) of shape (..., N) from the inputs ``x0``, or the path (steps + 1, ..., N) with ``trajectory``.
+
+        ``noise=False`` integrates the drift alone (the noise-free flow of a stochastic model).
+        """
         self.check_input(x0)
-        return self._integrate(self.drift.frozen(), x0, trajectory=trajectory, generator=generator)
+        return self._integrate(self.drift.frozen(), x0, trajectory=trajectory, generator=generator, noise=noise)
 
     def _integrate(
-        self, field: FrozenDrift, x0: Tensor, *, trajectory: bool = False, generator: torch.Generator | None
+        self,
+        field: FrozenDrift,
+        x0: Tensor,
+        *,
+        trajectory: bool = False,
+        generator: torch.Generator | None,
+        noise: bool = True,
     ) -> Tensor:
         # A compiled backend returns x(T) only; whole paths (diagnostics) run on the plain loop.
         backend = "auto" if trajectory and isinstance(self.backend, Compiled) else self.backend
@@ -123,7 +134,7 @@ class AttractorClassifier(nn.Module):
             self.initial_state(x0),
             grid=self.grid,
             solver=self.solver,
-            noise=self.noise,
+            noise=self.noise if noise else None,
             backend=backend,
             generator=generator,
             trajectory=trajectory,

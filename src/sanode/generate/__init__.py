@@ -2,13 +2,16 @@
 
 Mode (a), :mod:`~sanode.generate.latent`: encoder → latent stochastic CVFR → decoder, trained jointly.
 Mode (b), :mod:`~sanode.generate.decoder`: a decoder fitted on the final states of a trained
-pixel-space classifier. Samplers (:mod:`~sanode.generate.samplers`) draw states around the attractor
+pixel-space classifier. :mod:`~sanode.generate.law` fits the SDE's own stationary (LNA) law to the
+codes, so that its samples generate; :mod:`~sanode.generate.dynamical_decoder` decodes with a
+pixel-space CVFR instead of an MLP. Samplers (:mod:`~sanode.generate.samplers`) draw states around the attractor
 of the requested class; :mod:`~sanode.generate.features` measures what the covariance eigenvectors
 change; :mod:`~sanode.generate.frechet` scores samples with a *local* Fréchet distance (not FID);
 :mod:`~sanode.generate.vae` is the baseline.
 """
 
 from sanode.generate.decoder import ClassifierSpaceGenerator, Decoder, final_states, fit_classifier_space, train_decoder
+from sanode.generate.dynamical_decoder import DynamicalDecoder
 from sanode.generate.features import FEATURES, Traversal, feature_correlations, image_features, traversal
 from sanode.generate.frechet import (
     FeatureNet,
@@ -18,6 +21,7 @@ from sanode.generate.frechet import (
     train_feature_net,
 )
 from sanode.generate.latent import Encoder, LatentConfig, LatentGenerator, LossTerms, LossWeights, train_latent
+from sanode.generate.law import law_covariances, law_nll
 from sanode.generate.samplers import (
     SAMPLERS,
     GaussianSampler,
@@ -38,6 +42,7 @@ __all__ = [
     "ClassStatistics",
     "ClassifierSpaceGenerator",
     "Decoder",
+    "DynamicalDecoder",
     "Encoder",
     "FeatureNet",
     "GaussianSampler",
@@ -57,6 +62,8 @@ __all__ = [
     "gaussian_fit",
     "image_features",
     "interpolate",
+    "law_covariances",
+    "law_nll",
     "lna_sampler",
     "local_frechet_distance",
     "make_sampler",

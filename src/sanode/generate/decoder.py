@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from sanode.data.base import LabeledData
+from sanode.generate.dynamical_decoder import DynamicalDecoder
 from sanode.generate.statistics import ClassStatistics, class_statistics
 from sanode.model import AttractorClassifier
 from sanode.training.fit import NonFiniteLoss, adam, fit
@@ -76,7 +77,7 @@ class Decoder(nn.Module):
 
 
 def train_decoder(
-    decoder: Decoder,
+    decoder: Decoder | DynamicalDecoder,
     codes: Tensor,
     images: Tensor,
     *,
@@ -88,7 +89,8 @@ def train_decoder(
     """Fit ``decoder`` to map ``codes`` to ``images`` by minimising (dec) with Adam.
 
     Args:
-        decoder: the network to train (in place).
+        decoder: the network to train (in place): the MLP :class:`Decoder` or a
+            :class:`~sanode.generate.dynamical_decoder.DynamicalDecoder`.
         codes: (n, d) inputs, e.g. a classifier's final states x(T).
         images: (n, N) targets in [0, 1].
         epochs: passes over the data.
@@ -109,8 +111,11 @@ def train_decoder(
     dtype, order = next(decoder.parameters()).dtype, torch.Generator().manual_seed(seed)
     opt, _ = adam(decoder.parameters(), lr)
 
+    # A dynamical decoder is fitted on its unclipped x(T): the clip would stop the gradient of a dark pixel.
+    output = decoder.flow if isinstance(decoder, DynamicalDecoder) else decoder
+
     def reconstruction(batch: tuple[Tensor, ...]) -> Tensor:
-        return nn.functional.mse_loss(decoder(batch[0]), batch[1])
+        return nn.functional.mse_loss(output(batch[0]), batch[1])
 
     decoder.train()
     try:

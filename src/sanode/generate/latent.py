@@ -10,11 +10,16 @@ over T = steps·Δt, with class attractors x*_k planted in the latent space, and
 x̂ = D(z(T)). The joint loss is (authors' weights: w_rec = 50, w_conv = 1, w_mean = 1)
 
     L = w_rec ‖x̂ − x‖²/N + w_conv ‖z(T) − x*_y‖²/d + w_mean mean_k ‖mean(z(T) | y = k) − x*_k‖²
-        + w_lyap mean_k mean_ij (J_k Σ* + Σ* J_kᵀ + ε² G Gᵀ)²_ij                                (L)
+        + w_lyap mean_k mean_ij (J_k Σ* + Σ* J_kᵀ + ε² G Gᵀ)²_ij + w_law ℓ_law
+        + w_spread log²(‖z(T) − x*_y‖²/(d σ*²))                                                (L)
 
-The last term (paper 2's ``lyapunov_reg``, :func:`sanode.analysis.lyapunov.lyapunov_regulariser`)
-imposes a target stationary covariance Σ*; it matters when G is learnable, since the other terms
-alone drive G → 0 (the noise only adds spread around x*_y).
+The Lyapunov term (paper 2's ``lyapunov_reg``, :func:`sanode.analysis.lyapunov.lyapunov_regulariser`)
+imposes a fixed target covariance Σ*. The law term (:func:`sanode.generate.law.law_nll`) is the
+likelihood of the codes z(T) under the SDE's own LNA law N(x*_y, Σ_y): it fits the noise ε G and the
+basins to the data, so that the stationary law itself generates. With ``flow_noise=False`` the codes
+are the noise-free flow's z(T): the noise then shapes only the stationary law, not the codes the
+decoder learns from (every direction of the CVFR at a silent node relaxes at rate 1, so an SDE whose
+law is as wide as the data would bury the codes in its own noise within T).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from sanode.build import build_classifier
 from sanode.config import RunConfig
 from sanode.data.base import LabeledData
 from sanode.generate.decoder import Decoder, mlp
+from sanode.generate.law import law_covariances, law_nll
 from sanode.generate.statistics import ClassStatistics, class_statistics
 from sanode.io.checkpoint import load_checkpoint, save_checkpoint
 from sanode.model import AttractorClassifier
@@ -52,6 +58,7 @@ __all__ = ["Encoder", "LatentConfig", "LatentGenerator", "LossTerms", "LossWeigh
 
 G_CHOICES: tuple[str, ...] = ("identity", "learnable")
 COUPLINGS: tuple[str, ...] = ("projector", "spectral")
+ATTRACTOR_CHOICES: tuple[str, ...] = ("class_blocks", "random")
 CHECKPOINT_KIND = "sanode-latent-generator"
 
 
@@ -63,6 +70,8 @@ class LossWeights:
     conv: float = 1.0
     mean: float = 1.0
     lyapunov: float = 0.0
+    law: float = 0.0
+    spread: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -82,7 +91,14 @@ class LatentConfig:
         coupling: "projector" (paper 2) or "spectral" (paper 1) planting.
         c: Hill constant (paper 2: 1/8, with β = λ = 1).
         weights: the loss weights of (L).
-        target_std: σ* of the Lyapunov target Σ* = σ*² I (used when weights.lyapunov > 0).
+        target_std: σ*, the codes' RMS spread per dimension: the Lyapunov target Σ* = σ*² I (used
+            when weights.lyapunov > 0) and the spread term's target (weights.spread > 0).
+        attractors: the planted patterns, "class_blocks" (paper 2) or "random" (each class its own
+            random half of the nodes, so each J_k, and hence each class's law, differs more).
+        flow_noise: the codes z(T) come from the SDE (True, paper 2) or from its noise-free flow.
+        code_scale: the decoder reads (z − z̄)/code_scale, z̄ the mean of the planted patterns: with
+            codes pinned to a spread σ* ≪ 1, reading them in units of σ* keeps its first layer's
+            inputs O(1), as Adam's fixed step size assumes.
         seed: initialisation seed (encoder, coupling, decoder).
     """
 
@@ -96,6 +112,9 @@ class LatentConfig:
     c: float = 0.125
     weights: LossWeights = field(default_factory=LossWeights)
     target_std: float = 0.05
+    attractors: str = "class_blocks"
+    flow_noise: bool = True
+    code_scale: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -112,8 +131,15 @@ class LatentConfig:
             raise ValueError(f"coupling must be one of {COUPLINGS}, got {self.coupling!r}")
         check_positive_float("c", self.c)
         check_positive_float("target_std", self.target_std)
+        check_positive_float("code_scale", self.code_scale)
+        if self.attractors not in ATTRACTOR_CHOICES:
+            raise ValueError(f"attractors must be one of {ATTRACTOR_CHOICES}, got {self.attractors!r}")
+        if not isinstance(self.flow_noise, bool):
+            raise ValueError(f"flow_noise must be true or false, got {self.flow_noise!r}")
         if not isinstance(self.weights, LossWeights):
             object.__setattr__(self, "weights", LossWeights(**dict(self.weights)))
+        if self.weights.law > 0 and self.eps == 0:
+            raise ValueError("the law term needs eps > 0 (with eps = 0 there is no stationary law to fit)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -141,7 +167,7 @@ class LatentConfig:
                 "name": "latent",
                 "model": {
                     "coupling": self.coupling,
-                    "attractors": "class_blocks",
+                    "attractors": self.attractors,
                     "c": self.c,
                     "beta": 1.0,
                     "lam": 1.0,
@@ -179,6 +205,8 @@ class LossTerms:
     conv: Tensor
     mean: Tensor
     lyapunov: Tensor
+    law: Tensor
+    spread: Tensor
 
     def floats(self) -> dict[str, float]:
         return {f.name: float(getattr(self, f.name).detach()) for f in dataclasses.fields(self)}
@@ -242,11 +270,14 @@ class LatentGenerator(nn.Module):
 
     def latent_final(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """z(T): the encoded input after the latent stochastic dynamics, (n, d)."""
-        return self.dynamics(self.encode(x), generator=check_generator(generator))
+        return self.dynamics(self.encode(x), generator=check_generator(generator), noise=self.config.flow_noise)
 
     def decode(self, z: Tensor) -> Tensor:
-        """x̂ = D(z), (n, N) in (0, 1)."""
-        return self.decoder(z.to(next(self.decoder.parameters()).dtype))
+        """x̂ = D((z − z̄)/code_scale), (n, N) in (0, 1)."""
+        dtype = next(self.decoder.parameters()).dtype
+        if self.config.code_scale == 1.0:
+            return self.decoder(z.to(dtype))
+        return self.decoder(((z - self.attractors.mean(0).to(z.dtype)) / self.config.code_scale).to(dtype))
 
     def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(x̂, z(T)) for images x (n, N)."""
@@ -280,8 +311,14 @@ class LatentGenerator(nn.Module):
         centroids = torch.stack([z_final[y == k].mean(0) for k in present])
         mean = (centroids - self.attractors[present].to(z_final.dtype)).square().sum(-1).mean()
         lyap = self.lyapunov_term().to(rec.dtype) if w.lyapunov > 0 else rec.new_zeros(())
-        total = w.rec * rec + w.conv * conv + w.mean * mean + w.lyapunov * lyap
-        return LossTerms(total, rec, conv, mean, lyap)
+        law = rec.new_zeros(())
+        if w.law > 0:
+            law = law_nll(z_final.detach(), y, self.attractors, law_covariances(self.dynamics)).to(rec.dtype)
+        # The CVFR's only length scale is its nonlinearity: the codes' spread must stay well inside the
+        # basins for the LNA to hold, so it is pinned at σ* (conv alone would only shrink it).
+        spread = (conv / self.config.target_std**2).log().square() if w.spread > 0 else rec.new_zeros(())
+        total = w.rec * rec + w.conv * conv + w.mean * mean + w.lyapunov * lyap + w.law * law + w.spread * spread
+        return LossTerms(total, rec, conv, mean, lyap, law, spread)
 
     # ------------------------------------------------------------------ statistics and sampling
 
@@ -343,6 +380,7 @@ def train_latent(
     epochs: int = 10,
     batch_size: int = 256,
     lr: float = 1e-3,
+    noise_lr: float | None = None,
     seed: int = 0,
     time_budget_s: float | None = None,
     log: Callable[[dict[str, Any]], None] | None = None,
@@ -358,6 +396,7 @@ def train_latent(
         epochs: passes over the data.
         batch_size: items per step.
         lr: Adam's learning rate.
+        noise_lr: Adam's learning rate for a learnable noise matrix G (default 10 × lr).
         seed: seeds the batch order and the Brownian increments.
         time_budget_s: stop after the epoch that exceeds this wall time (None: no limit).
         log: called with each epoch's record (e.g. ``print``).
@@ -381,7 +420,13 @@ def train_latent(
         terms = model.loss(batch[0], batch[1], generator=noise_gen)
         return terms.total, terms.floats()
 
-    opt, _ = adam(model.parameters(), lr)
+    # G's entries are O(1) while Adam moves each by about lr per step: the law's width would lag the codes'.
+    noise: list[nn.Parameter] = list(model.dynamics.noise.parameters()) if isinstance(model.dynamics.noise, nn.Module) else []
+    rest = [p for p in model.parameters() if all(p is not q for q in noise)]
+    groups: list[dict[str, Any]] = [{"params": rest}]
+    if noise:
+        groups.append({"params": noise, "lr": noise_lr if noise_lr is not None else 10 * lr})
+    opt, _ = adam(groups, lr)
     model.train()
     try:
         history = fit(

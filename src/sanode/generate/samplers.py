@@ -5,9 +5,11 @@ draws latent states z around the attractor x*_k of the requested class k and dec
 
 * ``empirical``:   z ~ N(x*_k, Σ_emp,k), Σ_emp,k = Cov[z(T) | y = k] over the training set;
 * ``lna``:         z ~ N(x*_k, Σ_k), with J_k Σ_k + Σ_k J_kᵀ + ε² G Gᵀ = 0 (linear noise approximation);
-* ``time_sample``: the states along a run of dz = F(z) dt + ε G_eq dW started at x*_k, where
-  G_eq G_eqᵀ = −(J_k Σ_emp,k + Σ_emp,k J_kᵀ)/ε² makes the LNA covariance equal Σ_emp,k (a sampler that
-  is itself "a dynamical model of the same typology");
+* ``time_sample``: the states along a run of the model's own SDE dz = F(z) dt + ε G dW started at
+  x*_k: the stationary law itself, nonlinearity included, with no Gaussian assumed;
+* ``time_sample_eq``: the same with paper 2's G_eq,k in place of G, where
+  G_eq G_eqᵀ = −(J_k Σ_emp,k + Σ_emp,k J_kᵀ)/ε² makes the LNA covariance equal Σ_emp,k (a noise
+  fitted after training, one per class, beside the dynamics);
 * ``interpolate``: the straight line between the codes of two inputs.
 
 Each sampler has ``sample(k, n, generator) -> (n, d)``; conditional generation is the choice of k.
@@ -46,7 +48,7 @@ __all__ = [
     "make_sampler",
 ]
 
-SAMPLERS: tuple[str, ...] = ("empirical", "lna", "time_sample")
+SAMPLERS: tuple[str, ...] = ("empirical", "lna", "time_sample", "time_sample_eq")
 
 
 class Sampler(Protocol):
@@ -142,21 +144,23 @@ def lna_sampler(dynamics: AttractorClassifier, *, eps: float | None = None) -> G
 
 
 class TimeSampler:
-    """Paper 2's ``time_sample`` mode: states along dz = F(z) dt + ε G_eq,k dW started at x*_k.
+    """States along runs of the SDE dz = F(z) dt + ε G_k dW started at the attractor x*_k.
 
-    G_eq,k comes from :func:`sanode.analysis.lyapunov.equivalent_noise` so that the LNA covariance of
-    the simulated process equals Σ_emp,k; the report of each class says how much of M had to be
-    clipped to be PSD (Σ_emp,k unreachable when clearly negative). ``n`` samples are the states of
-    ``chains`` parallel Euler–Maruyama runs after ``burn_in`` steps, one every ``thin`` steps.
+    By default G_k is the model's own (trained) noise, so the samples are the SDE's own stationary
+    law (``time_sample``). :meth:`equivalent` instead drives class k with paper 2's G_eq,k
+    (:func:`sanode.analysis.equivalent_noise.equivalent_noise`), chosen after training so that the LNA
+    covariance equals Σ_emp,k (``time_sample_eq``); each class's report says how much of that noise
+    had to be clipped to be PSD. ``n`` samples are the states of ``chains`` parallel Euler–Maruyama
+    runs after ``burn_in`` steps, one every ``thin`` steps.
 
     Args:
         dynamics: the trained model (drift F, attractors, Δt default).
-        stats: per-class empirical covariances Σ_emp,k.
         eps: ε of the simulation (default: the model's additive noise).
         dt: step (default: the model's Δt).
         burn_in: steps discarded at the start of each run (relaxation from x*_k).
         thin: steps between two kept states of one chain.
         chains: parallel runs.
+        loadings: one noise matrix G_k per class (default: the model's G for every class).
     """
 
     name = "time_sample"
@@ -164,28 +168,41 @@ class TimeSampler:
     def __init__(
         self,
         dynamics: AttractorClassifier,
-        stats: ClassStatistics,
         *,
         eps: float | None = None,
         dt: float | None = None,
         burn_in: int = 200,
         thin: int = 10,
         chains: int = 100,
+        loadings: list[Tensor] | None = None,
     ):
         _check_dynamics(dynamics)
-        _check_statistics(stats, dynamics)
         self.dynamics = dynamics
-        self.eps, _ = lna_noise(dynamics, eps)
+        self.eps, g = lna_noise(dynamics, eps)
         self.dt = check_positive_float("dt", dynamics.dt if dt is None else dt)
         self.burn_in = check_positive_int("burn_in", burn_in, 0)
         self.thin = check_positive_int("thin", thin)
         self.chains = check_positive_int("chains", chains)
-        self.loadings: list[Tensor] = []
+        if loadings is not None and len(loadings) != dynamics.n_classes:
+            raise ValueError(f"loadings must hold one G per class ({dynamics.n_classes}), got {len(loadings)}")
+        self.loadings: list[Tensor | None] = list(loadings) if loadings is not None else [g] * dynamics.n_classes
         self.reports: list[EquivalentNoiseReport] = []
+
+    @classmethod
+    def equivalent(cls, dynamics: AttractorClassifier, stats: ClassStatistics, **options: float | int) -> TimeSampler:
+        """Paper 2's ``time_sample``: class k driven by G_eq,k, whose LNA covariance is Σ_emp,k."""
+        _check_dynamics(dynamics)
+        _check_statistics(stats, dynamics)
+        eps, _ = lna_noise(dynamics, options.get("eps"))
+        loadings, reports = [], []
         for k in range(dynamics.n_classes):
-            g_eq, report = equivalent_noise(attractor_jacobian(dynamics, k), stats.covariances[k], self.eps)
-            self.loadings.append(g_eq)
-            self.reports.append(report)
+            g_eq, report = equivalent_noise(attractor_jacobian(dynamics, k), stats.covariances[k], eps)
+            loadings.append(g_eq)
+            reports.append(report)
+        sampler = cls(dynamics, loadings=loadings, **options)  # type: ignore[arg-type]
+        sampler.name = "time_sample_eq"
+        sampler.reports = reports
+        return sampler
 
     @property
     def n_classes(self) -> int:
@@ -220,17 +237,19 @@ def make_sampler(
     """A sampler by name (one of :data:`SAMPLERS`); ``options`` go to :class:`TimeSampler` / ``lna``.
 
     Raises:
-        ValueError: unknown name, or ``empirical`` / ``time_sample`` without statistics.
+        ValueError: unknown name, or ``empirical`` / ``time_sample_eq`` without statistics.
     """
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
     if name == "lna":
         return lna_sampler(dynamics, **options)
+    if name == "time_sample":
+        return TimeSampler(dynamics, **options)  # type: ignore[arg-type]
     if stats is None:
         raise ValueError(f"sampler {name!r} needs the per-class empirical statistics (fit them first)")
     if name == "empirical":
         return empirical_sampler(dynamics, stats)
-    return TimeSampler(dynamics, stats, **options)  # type: ignore[arg-type]
+    return TimeSampler.equivalent(dynamics, stats, **options)
 
 
 def interpolate(z_a: Tensor, z_b: Tensor, n: int) -> Tensor:

@@ -36,14 +36,15 @@ class NonFiniteLoss(ValueError):
 
 
 def adam(
-    params: Iterable[Tensor], lr: float, *, schedule: str = "constant", epochs: int = 1
+    params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, *, schedule: str = "constant", epochs: int = 1
 ) -> tuple[torch.optim.Adam, Scheduler | None]:
     """Adam at rate ``lr`` and its per-epoch schedule: ``"constant"`` (None) or ``"cosine"``,
-    η_e = η/2 · (1 + cos(π e / epochs)) after epoch e (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`)."""
+    η_e = η/2 · (1 + cos(π e / epochs)) after epoch e (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`).
+    ``params`` may be parameter groups (dicts with their own ``lr``)."""
     check_positive_float("lr", lr)
     if schedule not in SCHEDULES:
         raise ValueError(f"the lr schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    opt = torch.optim.Adam(list(params), lr=lr)
+    opt = torch.optim.Adam(list(params), lr=lr)  # type: ignore[arg-type]  # tensors or parameter groups
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs) if schedule == "cosine" else None
 
 
