@@ -25,8 +25,6 @@ law is as wide as the data would bury the codes in its own noise within T).
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -444,8 +442,3 @@ def train_latent(
     model.eval()
     model.fit_statistics(train_data, generator=torch.Generator().manual_seed(seed + 2))
     return history
-
-
-def history_json(history: list[dict[str, Any]]) -> str:
-    """The training history as JSON (finite floats only)."""
-    return json.dumps([{k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in r.items()} for r in history])
