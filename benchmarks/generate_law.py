@@ -29,16 +29,22 @@ p = argparse.ArgumentParser()
 p.add_argument("out")
 p.add_argument("--dataset", default="mnist")
 p.add_argument("--law", type=float, default=0.0)
+p.add_argument("--prior", type=float, default=0.0)
 p.add_argument("--conv", type=float, default=1.0)
 p.add_argument("--spread", type=float, default=0.0)
 p.add_argument("--code-scale", type=float, default=1.0)
 p.add_argument("--steps", type=int, default=50)
+p.add_argument("--dt", type=float, default=0.03)
 p.add_argument("--target-std", type=float, default=0.05)
 p.add_argument("--G", default="identity")
 p.add_argument("--eps", type=float, default=0.06)
 p.add_argument("--flow-noise", type=int, default=1)
 p.add_argument("--attractors", default="class_blocks")
 p.add_argument("--n-latent", type=int, default=20)
+p.add_argument("--decoder-input", default="centered")
+p.add_argument("--architecture", default="mlp")
+p.add_argument("--channels", default="32,64")
+p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--epochs", type=int, default=8)
 p.add_argument("--budget", type=float, default=None)
 p.add_argument("--per-class", type=int, default=1000)
@@ -58,10 +64,14 @@ if not a.score_only:
         flow_noise=bool(a.flow_noise),
         attractors=a.attractors,
         n_latent=a.n_latent,
-        weights=LossWeights(law=a.law, conv=a.conv, spread=a.spread),
+        weights=LossWeights(law=a.law, prior=a.prior, conv=a.conv, spread=a.spread),
         target_std=a.target_std,
         code_scale=a.code_scale,
+        decoder_input=a.decoder_input,
+        architecture=a.architecture,
+        channels=tuple(int(c) for c in a.channels.split(",")),
         steps=a.steps,
+        dt=a.dt,
         seed=0,
     )
     model = LatentGenerator(splits.train.n_features, splits.train.n_classes, cfg, image_shape=splits.train.image_shape)
@@ -70,6 +80,7 @@ if not a.score_only:
         model,
         splits.train,
         epochs=a.epochs,
+        lr=a.lr,
         seed=0,
         time_budget_s=a.budget,
         log=lambda r: print({k: round(v, 5) if isinstance(v, float) else v for k, v in r.items()}, flush=True),
@@ -135,13 +146,11 @@ if a.dyn_epochs:
 
     td = time.perf_counter()
     codes = model.final_codes(splits.train.x)
-    scale = model.config.code_scale
-    center = model.attractors.mean(0) if scale != 1.0 else torch.zeros(model.n_latent)
 
     def norm(zz: torch.Tensor) -> torch.Tensor:  # the MLP decoder's own reading of the codes
-        return ((zz - center.to(zz.dtype)) / scale).float()
+        return model.decoder_input(zz).float()
 
-    dyn = DynamicalDecoder(model.n_latent, model.n_in, steps=5, dt=0.2, seed=0)
+    dyn = DynamicalDecoder(norm(codes[:1]).shape[1], model.n_in, steps=5, dt=0.2, seed=0)
     hist = train_decoder(dyn, norm(codes), splits.train.x.float(), epochs=a.dyn_epochs, lr=1e-3, seed=0)
     ztest = model.final_codes(splits.test.x)
     dres = {

@@ -18,6 +18,7 @@ from sanode.generate import (
     SAMPLERS,
     VAE,
     Decoder,
+    LatentGenerator,
     final_states,
     fit_classifier_space,
     make_sampler,
@@ -164,6 +165,28 @@ def test_cli_trains_writes_outputs_and_reloads(tmp_path: Path, capsys: pytest.Ca
     again = _parser().parse_args(["generate", *common, "--load", str(out), "--out", str(tmp_path / "b"), "--samplers", "lna"])
     assert again.func(again) == 0
     assert (tmp_path / "b" / "samples_lna.png").exists()
+
+
+def test_cli_law_recipe_shows_the_dynamical_decoder_and_the_lna_at_the_operating_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "law"
+    args = _parser().parse_args(
+        ["generate", "--dataset", "digits", "--threads", "1", "--recipe", "law", "--architecture", "conv", "--n-train", "200"]
+        + ["--epochs", "2", "--hidden", "16", "--latent", "10", "--out", str(out), "--json", "--score-per-class", "10"]
+        + ["--n-test", "100", "--dynamical-decoder-epochs", "1", "--lna-check-steps", "200", "--lna-check-paths", "10"]
+        + ["--samplers", "empirical,time_sample", "--grid-per-class", "2", "--directions", "1"]
+    )
+    assert args.func(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model, _ = LatentGenerator.load(out / "model")
+    assert model.config.architecture == "conv" and model.config.decoder_input == "chart" and model.config.G == "learnable"
+    assert {(s["sampler"], s.get("decoder", "mlp")) for s in summary["scores"]} == {
+        (name, decoder) for name in ("empirical", "time_sample") for decoder in ("mlp", "dynamical")
+    }
+    assert (out / "samples_dynamical_time_sample.png").exists()
+    checks = summary["lna_check_operating"]
+    assert len(checks) == 10 and all(c["eps"] == pytest.approx(0.015) for c in checks)
 
 
 def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -170,10 +171,68 @@ def test_law_recipe_fits_the_stationary_law_and_pins_the_spread() -> None:
     [
         ({"attractors": "templates"}, "attractors must be"),
         ({"code_scale": 0.0}, "code_scale"),
-        ({"eps": 0.0, "weights": LossWeights(law=1.0)}, "law term needs eps"),
+        ({"eps": 0.0, "weights": LossWeights(law=1.0)}, "law and prior terms need eps"),
+        ({"eps": 0.0, "weights": LossWeights(prior=1.0)}, "law and prior terms need eps"),
         ({"flow_noise": "no"}, "flow_noise"),
     ],
 )
 def test_law_recipe_contract_errors(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LatentConfig(**change)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+@pytest.mark.parametrize("decoder_input", ["centered", "chart"])
+def test_architectures_and_decoder_inputs_train_and_round_trip(architecture: str, decoder_input: str, tmp_path: Path) -> None:
+    cfg = dataclasses.replace(LAW, architecture=architecture, channels=(4, 8), decoder_input=decoder_input)
+    model = make(cfg)
+    data = digits(100)
+    before = model.loss(data.x, data.y).floats()["rec"]
+    train_latent(model, data, epochs=4, batch_size=25, lr=3e-3, seed=0)
+    assert model.loss(data.x, data.y).floats()["rec"] < before
+    recon, z = model(data.x[:3])
+    assert recon.shape == (3, 64) and float(recon.detach().min()) > 0 and float(recon.detach().max()) < 1
+    model.save(tmp_path / "gen")
+    loaded, _ = LatentGenerator.load(tmp_path / "gen")
+    assert loaded.config == model.config
+    assert torch.equal(loaded.decode(z), model.decode(z))
+
+
+def test_chart_reads_the_basin_and_the_position_in_it() -> None:
+    model = make(dataclasses.replace(LAW, decoder_input="chart"))
+    centers = model.attractors
+    shift = torch.zeros_like(centers)
+    shift[:, 0] = 0.02
+    u = model.decoder_input(centers + shift)
+    assert torch.equal(u[:, :10], torch.eye(10))  # which basin: one-hot of the nearest attractor
+    assert torch.allclose(u[:, 10:], shift / LAW.code_scale)  # where in it: in units of code_scale
+    assert model.decode(centers).shape == (10, 64)
+
+
+@pytest.mark.parametrize(
+    ("change", "shape", "message"),
+    [
+        ({"architecture": "conv"}, None, "needs a 2-D image_shape"),
+        ({"architecture": "conv"}, (7, 7), "multiples of 4"),
+        ({"architecture": "conv"}, (4, 4), "does not hold n_in = 64"),
+    ],
+)
+def test_conv_architecture_refuses_images_it_cannot_halve(
+    change: dict[str, object], shape: tuple[int, int] | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        LatentGenerator(64, 10, dataclasses.replace(SMALL, **change), image_shape=shape)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"architecture": "resnet"}, "architecture must be"),
+        ({"decoder_input": "raw"}, "decoder_input must be"),
+        ({"channels": (8,)}, "channels must be two"),
+        ({"channels": (8, 0)}, "channels must be two"),
+    ],
+)
+def test_architecture_contract_errors(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LatentConfig(**change)  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import torch
 
+from sanode.analysis.lna import lna_check
 from sanode.analysis.lyapunov import UnstableJacobianError
 from sanode.cli._common import add_json_flag
 from sanode.data import load_splits
@@ -24,7 +27,8 @@ from sanode.experiments.common import torch_threads
 from sanode.generate.features import feature_correlations, traversal
 from sanode.generate.frechet import train_feature_net
 from sanode.generate.grids import save_grid
-from sanode.generate.latent import LatentConfig, LatentGenerator, LossWeights, train_latent
+from sanode.generate.latent import LatentConfig, LatentGenerator, fit_dynamical_decoder, train_latent
+from sanode.generate.latent_config import ARCHITECTURES, RECIPES
 from sanode.generate.samplers import SAMPLERS, make_sampler
 from sanode.generate.scoring import score_sampler
 from sanode.io.atomic import atomic_write_text
@@ -56,15 +60,14 @@ def _train_or_load(args: argparse.Namespace, out: Path, say: Any) -> tuple[Laten
         return model, meta
     splits = load_splits(args.dataset, n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir, seed=args.seed)
     _check_traversal_class(args.traversal_class, splits.train.n_classes)  # before training, not after
-    config = LatentConfig(
-        n_latent=args.latent,
-        hidden=args.hidden,
-        eps=args.eps,
-        G=args.G,
-        weights=LossWeights(lyapunov=args.lyapunov_weight),
-        target_std=args.target_std,
-        seed=args.seed,
-    )
+    given = {"n_latent": args.latent, "hidden": args.hidden, "eps": args.eps, "G": args.G, "target_std": args.target_std}
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if args.architecture is not None:
+        overrides["architecture"] = args.architecture
+    if args.lyapunov_weight is not None:
+        base = LatentConfig.recipe(args.recipe).weights
+        overrides["weights"] = dataclasses.replace(base, lyapunov=args.lyapunov_weight)
+    config = LatentConfig.recipe(args.recipe, seed=args.seed, **overrides)
     model = LatentGenerator(splits.train.n_features, splits.train.n_classes, config, image_shape=splits.train.image_shape)
     history = train_latent(
         model,
@@ -122,6 +125,14 @@ def _generate(args: argparse.Namespace) -> int:
     for name, sampler in samplers.items():
         rows = [model.decode(sampler.sample(k, args.grid_per_class, gen)) for k in range(model.n_classes)]
         figures[f"samples_{name}"] = str(save_grid(torch.stack(rows), shape, out / f"samples_{name}.png"))
+    dynamical = None
+    if args.dynamical_decoder_epochs > 0:
+        train = load_splits(dataset, n_train=meta.get("n_train"), data_dir=args.data_dir, seed=args.seed).train
+        decoder = fit_dynamical_decoder(model, train, epochs=args.dynamical_decoder_epochs, seed=args.seed)
+        dynamical = functools.partial(model.decode_with, decoder)
+        for name, sampler in samplers.items():
+            rows = [dynamical(sampler.sample(k, args.grid_per_class, gen)).detach() for k in range(model.n_classes)]
+            figures[f"samples_dynamical_{name}"] = str(save_grid(torch.stack(rows), shape, out / f"samples_dynamical_{name}.png"))
     k = args.traversal_class
     trav = traversal(model.decode, model.attractors[k].double(), stats.covariances[k], n_directions=args.directions)
     figures["traversal"] = str(save_grid(trav.images, shape, out / f"traversal_class{k}.png"))
@@ -135,6 +146,25 @@ def _generate(args: argparse.Namespace) -> int:
             s = score_sampler(name, sampler, model.decode, net, splits.test.x, n_per_class=args.score_per_class, generator=gen)
             scores.append(s.to_dict())
             say(f"{name:>12}: classified {s.classified:.4f}  local Fréchet {s.frechet:.3f}")
+            if dynamical is not None:
+                s = score_sampler(name, sampler, dynamical, net, splits.test.x, n_per_class=args.score_per_class, generator=gen)
+                scores.append({**s.to_dict(), "decoder": "dynamical"})
+                say(f"{name:>12}: classified {s.classified:.4f}  local Fréchet {s.frechet:.3f}  (dynamical decoder)")
+    lna = []
+    if args.lna_check_steps > 0 and model.dynamics.noise is not None:
+        # At the model's own noise: the law its samplers draw from, not a small-noise limit.
+        for c in range(model.n_classes):
+            check = lna_check(
+                model.dynamics,
+                c,
+                dt=0.01,
+                steps=args.lna_check_steps,
+                burn_in=min(500, args.lna_check_steps // 2),
+                n_paths=args.lna_check_paths,
+                generator=torch.Generator().manual_seed(c),
+            )
+            lna.append(check.to_dict())
+            say(f"LNA vs simulation, attractor {c}: relative error {check.relative_error:.4f} (floor {check.noise_floor:.4f})")
     summary = {
         "command": "generate",
         "out": str(out),
@@ -143,15 +173,17 @@ def _generate(args: argparse.Namespace) -> int:
         "traversal_class": k,
         "traversal_correlations": correlations,
         "scores": scores,
+        "lna_check_operating": lna,
         "errors": errors,
         "wall_seconds": time.perf_counter() - t0,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     with open(out / "summary.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["sampler", "classified_fraction", "local_frechet"])
+        writer.writerow(["sampler", "decoder", "classified_fraction", "local_frechet"])
         for score in scores:
-            writer.writerow([score["sampler"], f"{score['classified_fraction']:.6f}", f"{score['local_frechet']:.6f}"])
+            names = [score["sampler"], score.get("decoder", "mlp")]
+            writer.writerow([*names, f"{score['classified_fraction']:.6f}", f"{score['local_frechet']:.6f}"])
     for row in correlations:
         features = ", ".join(f"{f} r = {row[f]:+.2f}" for f in ("mass", "slant", "width", "height"))
         say("direction {direction:.0f} (λ = {eigenvalue:.3g}): ".format(**row) + features)
@@ -178,17 +210,30 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
-    p.add_argument("--latent", type=int, default=20, help="latent size d")
-    p.add_argument("--hidden", type=_ints, default=(512, 256), help="encoder widths, e.g. 600,400,200")
-    p.add_argument("--eps", type=float, default=0.06, help="latent noise amplitude ε")
-    p.add_argument("--G", choices=("identity", "learnable"), default="identity", help="noise loading")
-    p.add_argument("--lyapunov-weight", type=float, default=0.0, help="weight of the Lyapunov regulariser")
-    p.add_argument("--target-std", type=float, default=0.05, help="σ* of the Lyapunov target Σ* = σ*² I")
+    p.add_argument(
+        "--recipe",
+        choices=tuple(RECIPES),
+        default="authors",
+        help="authors: paper 2's code; law: the SDE's own stationary law generates (docs/RESULTS.md §16). "
+        "The flags below override the recipe's values.",
+    )
+    p.add_argument("--architecture", choices=ARCHITECTURES, default=None, help="encoder/decoder (default: mlp)")
+    p.add_argument("--latent", type=int, default=None, help="latent size d (default 20)")
+    p.add_argument("--hidden", type=_ints, default=None, help="encoder widths, e.g. 600,400,200 (default 512,256)")
+    p.add_argument("--eps", type=float, default=None, help="latent noise amplitude ε (authors 0.06, law 0.015)")
+    p.add_argument("--G", choices=("identity", "learnable"), default=None, help="noise loading (authors identity)")
+    p.add_argument("--lyapunov-weight", type=float, default=None, help="weight of the Lyapunov regulariser (default 0)")
+    p.add_argument("--target-std", type=float, default=None, help="σ*: Lyapunov target σ*² I, law recipe's spread")
     p.add_argument("--samplers", type=_names, default=SAMPLERS, help="comma-separated: " + ",".join(SAMPLERS))
     p.add_argument("--grid-per-class", type=int, default=10, help="samples per class in each grid")
     p.add_argument("--traversal-class", type=int, default=0)
     p.add_argument("--directions", type=int, default=4, help="leading eigenvectors in the traversal")
     p.add_argument("--score-per-class", type=int, default=0, help="samples per class to score (0: skip)")
+    p.add_argument("--dynamical-decoder-epochs", type=int, default=0, help="also fit and show a pixel-CVFR decoder (0: skip)")
+    p.add_argument(
+        "--lna-check-steps", type=int, default=0, help="LNA vs simulation at the operating noise, steps of 0.01 (0: skip)"
+    )
+    p.add_argument("--lna-check-paths", type=int, default=200, help="simulated paths per attractor for --lna-check-steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", default="runs/generate/latest")

@@ -4,12 +4,14 @@ Mode (a), :mod:`~sanode.generate.latent`: encoder → latent stochastic CVFR →
 Mode (b), :mod:`~sanode.generate.decoder`: a decoder fitted on the final states of a trained
 pixel-space classifier. :mod:`~sanode.generate.law` fits the SDE's own stationary (LNA) law to the
 codes, so that its samples generate; :mod:`~sanode.generate.dynamical_decoder` decodes with a
-pixel-space CVFR instead of an MLP. Samplers (:mod:`~sanode.generate.samplers`) draw states around the attractor
-of the requested class; :mod:`~sanode.generate.features` measures what the covariance eigenvectors
+pixel-space CVFR instead of an MLP; :mod:`~sanode.generate.conv` is the convolutional
+encoder/decoder option. Samplers (:mod:`~sanode.generate.samplers`) draw states around the
+attractor of the requested class; :mod:`~sanode.generate.features` measures what the covariance eigenvectors
 change; :mod:`~sanode.generate.frechet` scores samples with a *local* Fréchet distance (not FID);
 :mod:`~sanode.generate.vae` is the baseline.
 """
 
+from sanode.generate.conv import ConvDecoder, ConvEncoder
 from sanode.generate.decoder import ClassifierSpaceGenerator, Decoder, final_states, fit_classifier_space, train_decoder
 from sanode.generate.dynamical_decoder import DynamicalDecoder
 from sanode.generate.features import FEATURES, Traversal, feature_correlations, image_features, traversal
@@ -20,7 +22,15 @@ from sanode.generate.frechet import (
     local_frechet_distance,
     train_feature_net,
 )
-from sanode.generate.latent import Encoder, LatentConfig, LatentGenerator, LossTerms, LossWeights, train_latent
+from sanode.generate.latent import (
+    Encoder,
+    LatentConfig,
+    LatentGenerator,
+    LossTerms,
+    LossWeights,
+    fit_dynamical_decoder,
+    train_latent,
+)
 from sanode.generate.law import law_covariances, law_nll
 from sanode.generate.samplers import (
     SAMPLERS,
@@ -41,6 +51,8 @@ __all__ = [
     "VAE",
     "ClassStatistics",
     "ClassifierSpaceGenerator",
+    "ConvDecoder",
+    "ConvEncoder",
     "Decoder",
     "DynamicalDecoder",
     "Encoder",
@@ -57,6 +69,7 @@ __all__ = [
     "empirical_sampler",
     "feature_correlations",
     "final_states",
+    "fit_dynamical_decoder",
     "fit_classifier_space",
     "frechet_distance",
     "gaussian_fit",

@@ -10,13 +10,15 @@ over T = steps·Δt, with class attractors x*_k planted in the latent space, and
 x̂ = D(z(T)). The joint loss is (authors' weights: w_rec = 50, w_conv = 1, w_mean = 1)
 
     L = w_rec ‖x̂ − x‖²/N + w_conv ‖z(T) − x*_y‖²/d + w_mean mean_k ‖mean(z(T) | y = k) − x*_k‖²
-        + w_lyap mean_k mean_ij (J_k Σ* + Σ* J_kᵀ + ε² G Gᵀ)²_ij + w_law ℓ_law
-        + w_spread log²(‖z(T) − x*_y‖²/(d σ*²))                                                (L)
+        + w_lyap mean_k mean_ij (J_k Σ* + Σ* J_kᵀ + ε² G Gᵀ)²_ij
+        + w_law ℓ(sg[z(T)]; Σ) + w_prior ℓ(z(T); sg[Σ]) + w_spread log²(⟨‖z(T) − x*_y‖²⟩/(d σ*²))    (L)
 
-The Lyapunov term (paper 2's ``lyapunov_reg``, :func:`sanode.analysis.lyapunov.lyapunov_regulariser`)
-imposes a fixed target covariance Σ*. The law term (:func:`sanode.generate.law.law_nll`) is the
-likelihood of the codes z(T) under the SDE's own LNA law N(x*_y, Σ_y): it fits the noise ε G and the
-basins to the data, so that the stationary law itself generates. With ``flow_noise=False`` the codes
+(sg: stop-gradient). The Lyapunov term (paper 2's ``lyapunov_reg``,
+:func:`sanode.analysis.lyapunov.lyapunov_regulariser`) imposes a fixed target covariance Σ*. ℓ
+(:func:`sanode.generate.law.law_nll`) is the negative log-likelihood of the codes z(T) under the
+SDE's own LNA law N(x*_y, Σ_y): the law term fits the noise ε G and the basins to the codes, the
+prior term the codes to the law, so that the stationary law itself generates. These two see only
+the codes that settled in their own class's basin (nearest attractor x*_y). With ``flow_noise=False`` the codes
 are the noise-free flow's z(T): the noise then shapes only the stationary law, not the codes the
 decoder learns from (every direction of the CVFR at a silent node relaxes at rate 1, so an SDE whose
 law is as wide as the data would bury the codes in its own noise within T).
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +37,11 @@ from torch import Tensor, nn
 
 from sanode.analysis.covariance import lyapunov_regulariser
 from sanode.build import build_classifier
-from sanode.config import RunConfig
 from sanode.data.base import LabeledData
-from sanode.generate.decoder import Decoder, mlp
+from sanode.generate.conv import ConvDecoder, ConvEncoder, check_conv_shape
+from sanode.generate.decoder import Decoder, mlp, train_decoder
+from sanode.generate.dynamical_decoder import DynamicalDecoder
+from sanode.generate.latent_config import LatentConfig, LossWeights
 from sanode.generate.law import law_covariances, law_nll
 from sanode.generate.statistics import ClassStatistics, class_statistics
 from sanode.io.checkpoint import load_checkpoint, save_checkpoint
@@ -52,129 +56,9 @@ from sanode.validation import (
     check_positive_int,
 )
 
-__all__ = ["Encoder", "LatentConfig", "LatentGenerator", "LossTerms", "LossWeights", "train_latent"]
+__all__ = ["Encoder", "LatentConfig", "LatentGenerator", "LossTerms", "LossWeights", "fit_dynamical_decoder", "train_latent"]
 
-G_CHOICES: tuple[str, ...] = ("identity", "learnable")
-COUPLINGS: tuple[str, ...] = ("projector", "spectral")
-ATTRACTOR_CHOICES: tuple[str, ...] = ("class_blocks", "random")
 CHECKPOINT_KIND = "sanode-latent-generator"
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the terms of (L); the defaults are the authors' (Lyapunov term off)."""
-
-    rec: float = 50.0
-    conv: float = 1.0
-    mean: float = 1.0
-    lyapunov: float = 0.0
-    law: float = 0.0
-    spread: float = 0.0
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            check_positive_float(f"loss weight {f.name}", getattr(self, f.name), allow_zero=True)
-
-
-@dataclass(frozen=True)
-class LatentConfig:
-    """Everything that fixes a latent generator's architecture (stored in its checkpoint).
-
-    Attributes:
-        n_latent: d, the latent (CVFR) size; 20 for MNIST in the authors' code.
-        hidden: encoder hidden widths (the decoder mirrors them); the authors use (600, 400, 200).
-        eps: noise amplitude ε (authors: 0.06).
-        G: "identity" (authors) or "learnable" (N×N parameter starting at I).
-        dt, steps: Euler–Maruyama step and number of steps (authors: 0.03, 50).
-        coupling: "projector" (paper 2) or "spectral" (paper 1) planting.
-        c: Hill constant (paper 2: 1/8, with β = λ = 1).
-        weights: the loss weights of (L).
-        target_std: σ*, the codes' RMS spread per dimension: the Lyapunov target Σ* = σ*² I (used
-            when weights.lyapunov > 0) and the spread term's target (weights.spread > 0).
-        attractors: the planted patterns, "class_blocks" (paper 2) or "random" (each class its own
-            random half of the nodes, so each J_k, and hence each class's law, differs more).
-        flow_noise: the codes z(T) come from the SDE (True, paper 2) or from its noise-free flow.
-        code_scale: the decoder reads (z − z̄)/code_scale, z̄ the mean of the planted patterns: with
-            codes pinned to a spread σ* ≪ 1, reading them in units of σ* keeps its first layer's
-            inputs O(1), as Adam's fixed step size assumes.
-        seed: initialisation seed (encoder, coupling, decoder).
-    """
-
-    n_latent: int = 20
-    hidden: tuple[int, ...] = (512, 256)
-    eps: float = 0.06
-    G: str = "identity"
-    dt: float = 0.03
-    steps: int = 50
-    coupling: str = "projector"
-    c: float = 0.125
-    weights: LossWeights = field(default_factory=LossWeights)
-    target_std: float = 0.05
-    attractors: str = "class_blocks"
-    flow_noise: bool = True
-    code_scale: float = 1.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_positive_int("n_latent", self.n_latent)
-        object.__setattr__(self, "hidden", check_hidden(self.hidden))
-        check_positive_float("eps", self.eps, allow_zero=True)
-        if self.G not in G_CHOICES:
-            raise ValueError(f"G must be one of {G_CHOICES}, got {self.G!r}")
-        if self.G == "learnable" and self.eps == 0:
-            raise ValueError("a learnable G needs eps > 0 (with eps = 0 the noise, and G's gradient, vanish)")
-        check_positive_float("dt", self.dt)
-        check_positive_int("steps", self.steps)
-        if self.coupling not in COUPLINGS:
-            raise ValueError(f"coupling must be one of {COUPLINGS}, got {self.coupling!r}")
-        check_positive_float("c", self.c)
-        check_positive_float("target_std", self.target_std)
-        check_positive_float("code_scale", self.code_scale)
-        if self.attractors not in ATTRACTOR_CHOICES:
-            raise ValueError(f"attractors must be one of {ATTRACTOR_CHOICES}, got {self.attractors!r}")
-        if not isinstance(self.flow_noise, bool):
-            raise ValueError(f"flow_noise must be true or false, got {self.flow_noise!r}")
-        if not isinstance(self.weights, LossWeights):
-            object.__setattr__(self, "weights", LossWeights(**dict(self.weights)))
-        if self.weights.law > 0 and self.eps == 0:
-            raise ValueError("the law term needs eps > 0 (with eps = 0 there is no stationary law to fit)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> LatentConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"unknown latent-config key(s) {unknown}; valid: {', '.join(sorted(known))}")
-        values = dict(raw)
-        if "hidden" in values:
-            values["hidden"] = tuple(values["hidden"])
-        if "weights" in values and isinstance(values["weights"], dict):
-            values["weights"] = LossWeights(**values["weights"])
-        return cls(**values)
-
-    def run_config(self, n_classes: int) -> RunConfig:
-        """The classifier config of the latent dynamics (paper 2: β = λ = 1, class blocks of x_p)."""
-        if self.n_latent < n_classes:
-            raise ValueError(f"n_latent = {self.n_latent} cannot hold one block per class for K = {n_classes}")
-        noise: dict[str, Any] | None = {"kind": "additive", "eps": self.eps, "G": self.G} if self.eps > 0 else None
-        return RunConfig.from_dict(
-            {
-                "name": "latent",
-                "model": {
-                    "coupling": self.coupling,
-                    "attractors": self.attractors,
-                    "c": self.c,
-                    "beta": 1.0,
-                    "lam": 1.0,
-                    "noise": noise,
-                },
-                "solver": {"method": "euler", "dt": self.dt, "steps": self.steps},
-                "train": {"seed": self.seed, "dtype": "float32"},
-            }
-        )
 
 
 class Encoder(nn.Module):
@@ -204,6 +88,7 @@ class LossTerms:
     mean: Tensor
     lyapunov: Tensor
     law: Tensor
+    prior: Tensor
     spread: Tensor
 
     def floats(self) -> dict[str, float]:
@@ -239,11 +124,23 @@ class LatentGenerator(nn.Module):
         self.n_classes = check_positive_int("n_classes", n_classes)
         self.image_shape = tuple(image_shape) if image_shape is not None else None
         cfg = self.config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.encoder = Encoder(n_in, cfg.n_latent, cfg.hidden)
+        n_code = cfg.n_latent + (n_classes if cfg.decoder_input == "chart" else 0)
+        self.encoder: nn.Module
+        self.decoder: nn.Module
+        if cfg.architecture == "conv":
+            shape = check_conv_shape(self.image_shape)
+            if shape[0] * shape[1] != n_in:
+                raise ValueError(f"image_shape {shape} does not hold n_in = {n_in} pixels")
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                self.encoder = ConvEncoder(shape, cfg.n_latent, cfg.channels, cfg.hidden[-1])
+            self.decoder = ConvDecoder(n_code, shape, cfg.channels, seed=cfg.seed + 1)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                self.encoder = Encoder(n_in, cfg.n_latent, cfg.hidden)
+            self.decoder = Decoder(n_code, n_in, tuple(reversed(cfg.hidden)), seed=cfg.seed + 1)
         self.dynamics: AttractorClassifier = build_classifier(cfg.run_config(n_classes), cfg.n_latent, n_classes)
-        self.decoder = Decoder(cfg.n_latent, n_in, tuple(reversed(cfg.hidden)), seed=cfg.seed + 1)
         d = cfg.n_latent
         self.register_buffer("stat_means", torch.zeros(n_classes, d, dtype=torch.float64))
         self.register_buffer("stat_covariances", torch.zeros(n_classes, d, d, dtype=torch.float64))
@@ -270,12 +167,25 @@ class LatentGenerator(nn.Module):
         """z(T): the encoded input after the latent stochastic dynamics, (n, d)."""
         return self.dynamics(self.encode(x), generator=check_generator(generator), noise=self.config.flow_noise)
 
+    def decoder_input(self, z: Tensor) -> Tensor:
+        """What the decoder reads of codes z (n, d): see ``LatentConfig.decoder_input``."""
+        cfg = self.config
+        centers = self.attractors.to(z.dtype)
+        if cfg.decoder_input == "chart":
+            k = torch.cdist(z.detach(), centers).argmin(-1)  # the basin is a label, not a gradient path
+            which = nn.functional.one_hot(k, self.n_classes).to(z.dtype)
+            return torch.cat([which, (z - centers[k]) / cfg.code_scale], dim=-1)
+        if cfg.code_scale == 1.0:
+            return z
+        return (z - centers.mean(0)) / cfg.code_scale
+
     def decode(self, z: Tensor) -> Tensor:
-        """x̂ = D((z − z̄)/code_scale), (n, N) in (0, 1)."""
-        dtype = next(self.decoder.parameters()).dtype
-        if self.config.code_scale == 1.0:
-            return self.decoder(z.to(dtype))
-        return self.decoder(((z - self.attractors.mean(0).to(z.dtype)) / self.config.code_scale).to(dtype))
+        """x̂ = D(decoder_input(z)), (n, N) in (0, 1)."""
+        return self.decode_with(self.decoder, z)
+
+    def decode_with(self, decoder: nn.Module, z: Tensor) -> Tensor:
+        """``decoder`` applied to the codes as this generator's decoder reads them (e.g. a dynamical decoder)."""
+        return decoder(self.decoder_input(z).to(next(decoder.parameters()).dtype))
 
     def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(x̂, z(T)) for images x (n, N)."""
@@ -309,14 +219,28 @@ class LatentGenerator(nn.Module):
         centroids = torch.stack([z_final[y == k].mean(0) for k in present])
         mean = (centroids - self.attractors[present].to(z_final.dtype)).square().sum(-1).mean()
         lyap = self.lyapunov_term().to(rec.dtype) if w.lyapunov > 0 else rec.new_zeros(())
-        law = rec.new_zeros(())
-        if w.law > 0:
-            law = law_nll(z_final.detach(), y, self.attractors, law_covariances(self.dynamics)).to(rec.dtype)
+        law, prior = rec.new_zeros(()), rec.new_zeros(())
+        # A code that settled on another class's attractor is a classification error, not a sample of
+        # its class's law: at distance ~1 from x*_y, with Σ_y ~ σ*², one such code would outweigh
+        # thousands of settled ones in the likelihood. The law and prior terms see settled codes only.
+        settled = torch.cdist(z_final.detach(), self.attractors.to(z_final.dtype)).argmin(-1) == y
+        z_in, y_in = z_final[settled], y[settled]
+        if len(y_in) and (w.law > 0 or w.prior > 0):
+            covs = law_covariances(self.dynamics)
+            # Two roles, two terms: ``law`` moves the SDE's law onto the codes (codes detached),
+            # ``prior`` moves the codes onto the law (law detached), as a VAE's prior shapes its
+            # posterior; the spread pin keeps the pair from shrinking together.
+            if w.law > 0:
+                law = law_nll(z_in.detach(), y_in, self.attractors, covs).to(rec.dtype)
+            if w.prior > 0:
+                prior = law_nll(z_in, y_in, self.attractors, covs.detach()).to(rec.dtype)
         # The CVFR's only length scale is its nonlinearity: the codes' spread must stay well inside the
-        # basins for the LNA to hold, so it is pinned at σ* (conv alone would only shrink it).
+        # basins for the LNA to hold, so it is pinned at σ* (conv alone would only shrink it). Over every
+        # code, settled or not: it is also what pulls a code into its own class's basin.
         spread = (conv / self.config.target_std**2).log().square() if w.spread > 0 else rec.new_zeros(())
-        total = w.rec * rec + w.conv * conv + w.mean * mean + w.lyapunov * lyap + w.law * law + w.spread * spread
-        return LossTerms(total, rec, conv, mean, lyap, law, spread)
+        total = w.rec * rec + w.conv * conv + w.mean * mean + w.lyapunov * lyap + w.law * law + w.prior * prior
+        total = total + w.spread * spread
+        return LossTerms(total, rec, conv, mean, lyap, law, prior, spread)
 
     # ------------------------------------------------------------------ statistics and sampling
 
@@ -442,3 +366,22 @@ def train_latent(
     model.eval()
     model.fit_statistics(train_data, generator=torch.Generator().manual_seed(seed + 2))
     return history
+
+
+def fit_dynamical_decoder(
+    model: LatentGenerator, data: LabeledData, *, epochs: int = 5, steps: int = 5, dt: float = 0.2, seed: int = 0
+) -> DynamicalDecoder:
+    """Paper 2's "dynamical model of the same typology" as the decoder: a pixel-space CVFR fitted on
+    the generator's codes z(T) of ``data``, read as its own decoder reads them.
+
+    Decode samples with ``model.decode_with(dynamical_decoder, z)``.
+
+    Raises:
+        ValueError: data that do not match the generator.
+    """
+    if data.n_features != model.n_in:
+        raise ValueError(f"the data have {data.n_features} features, the generator decodes {model.n_in}")
+    inputs = model.decoder_input(model.final_codes(data.x)).float()
+    decoder = DynamicalDecoder(inputs.shape[1], model.n_in, steps=steps, dt=dt, seed=seed)
+    train_decoder(decoder, inputs, data.x.float(), epochs=epochs, seed=seed)
+    return decoder
