@@ -180,7 +180,7 @@ def test_cli_law_recipe_shows_the_dynamical_decoder_and_the_lna_at_the_operating
     assert args.func(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     model, _ = LatentGenerator.load(out / "model")
-    assert model.config.architecture == "conv" and model.config.decoder_input == "chart" and model.config.G == "learnable"
+    assert model.config.architecture == "conv" and model.config.code_scale == 0.01 and model.config.G == "learnable"
     assert {(s["sampler"], s.get("decoder", "mlp")) for s in summary["scores"]} == {
         (name, decoder) for name in ("empirical", "time_sample") for decoder in ("mlp", "dynamical")
     }

@@ -17,8 +17,7 @@ x̂ = D(z(T)). The joint loss is (authors' weights: w_rec = 50, w_conv = 1, w_me
 :func:`sanode.analysis.lyapunov.lyapunov_regulariser`) imposes a fixed target covariance Σ*. ℓ
 (:func:`sanode.generate.law.law_nll`) is the negative log-likelihood of the codes z(T) under the
 SDE's own LNA law N(x*_y, Σ_y): the law term fits the noise ε G and the basins to the codes, the
-prior term the codes to the law, so that the stationary law itself generates. These two see only
-the codes that settled in their own class's basin (nearest attractor x*_y). With ``flow_noise=False`` the codes
+prior term the codes to the law, so that the stationary law itself generates. With ``flow_noise=False`` the codes
 are the noise-free flow's z(T): the noise then shapes only the stationary law, not the codes the
 decoder learns from (every direction of the CVFR at a silent node relaxes at rate 1, so an SDE whose
 law is as wide as the data would bury the codes in its own noise within T).
@@ -220,23 +219,17 @@ class LatentGenerator(nn.Module):
         mean = (centroids - self.attractors[present].to(z_final.dtype)).square().sum(-1).mean()
         lyap = self.lyapunov_term().to(rec.dtype) if w.lyapunov > 0 else rec.new_zeros(())
         law, prior = rec.new_zeros(()), rec.new_zeros(())
-        # A code that settled on another class's attractor is a classification error, not a sample of
-        # its class's law: at distance ~1 from x*_y, with Σ_y ~ σ*², one such code would outweigh
-        # thousands of settled ones in the likelihood. The law and prior terms see settled codes only.
-        settled = torch.cdist(z_final.detach(), self.attractors.to(z_final.dtype)).argmin(-1) == y
-        z_in, y_in = z_final[settled], y[settled]
-        if len(y_in) and (w.law > 0 or w.prior > 0):
+        if w.law > 0 or w.prior > 0:
             covs = law_covariances(self.dynamics)
             # Two roles, two terms: ``law`` moves the SDE's law onto the codes (codes detached),
             # ``prior`` moves the codes onto the law (law detached), as a VAE's prior shapes its
             # posterior; the spread pin keeps the pair from shrinking together.
             if w.law > 0:
-                law = law_nll(z_in.detach(), y_in, self.attractors, covs).to(rec.dtype)
+                law = law_nll(z_final.detach(), y, self.attractors, covs).to(rec.dtype)
             if w.prior > 0:
-                prior = law_nll(z_in, y_in, self.attractors, covs.detach()).to(rec.dtype)
+                prior = law_nll(z_final, y, self.attractors, covs.detach()).to(rec.dtype)
         # The CVFR's only length scale is its nonlinearity: the codes' spread must stay well inside the
-        # basins for the LNA to hold, so it is pinned at σ* (conv alone would only shrink it). Over every
-        # code, settled or not: it is also what pulls a code into its own class's basin.
+        # basins for the LNA to hold, so it is pinned at σ* (conv alone would only shrink it).
         spread = (conv / self.config.target_std**2).log().square() if w.spread > 0 else rec.new_zeros(())
         total = w.rec * rec + w.conv * conv + w.mean * mean + w.lyapunov * lyap + w.law * law + w.prior * prior
         total = total + w.spread * spread

@@ -139,7 +139,7 @@ class LatentConfig:
         ``"authors"`` is paper 2's code: class blocks, ε = 0.06, G = I, the codes from the SDE.
         ``"law"`` generates with the SDE's own stationary law (issue 18, docs/RESULTS.md §16):
         random patterns, a learnable G at ε = 0.015, codes from the noise-free flow pinned at a
-        spread σ* = 0.01, the law and prior terms, and the decoder reading the basin's chart.
+        spread σ* = 0.01, the law term, and the decoder reading the codes in units of σ*.
         """
         if name not in RECIPES:
             raise ValueError(f"unknown latent recipe {name!r}; choose from {', '.join(RECIPES)}")
@@ -190,8 +190,6 @@ RECIPES: dict[str, dict[str, Any]] = {
         "flow_noise": False,
         "target_std": 0.01,
         "code_scale": 0.01,
-        "decoder_input": "chart",
-        "weights": LossWeights(conv=0.0, law=1.0, prior=1.0, spread=1.0),
+        "weights": LossWeights(conv=0.0, law=1.0, spread=1.0),
     },
 }
-
