@@ -35,6 +35,7 @@ p.add_argument("--spread", type=float, default=0.0)
 p.add_argument("--code-scale", type=float, default=1.0)
 p.add_argument("--steps", type=int, default=50)
 p.add_argument("--dt", type=float, default=0.03)
+p.add_argument("--c", type=float, default=0.125)
 p.add_argument("--target-std", type=float, default=0.05)
 p.add_argument("--G", default="identity")
 p.add_argument("--eps", type=float, default=0.06)
@@ -72,6 +73,7 @@ if not a.score_only:
         channels=tuple(int(c) for c in a.channels.split(",")),
         steps=a.steps,
         dt=a.dt,
+        c=a.c,
         seed=0,
     )
     model = LatentGenerator(splits.train.n_features, splits.train.n_classes, cfg, image_shape=splits.train.image_shape)
@@ -103,8 +105,8 @@ st = model.statistics
 res["code_std_mean"] = float(st.covariances.diagonal(dim1=1, dim2=2).sqrt().mean())
 noise = model.dynamics.noise
 if noise is not None:
-    g = noise.covariance_factor(torch.float64)
-    res["G_fro"] = float(g.detach().norm())
+    if hasattr(noise, "covariance_factor"):
+        res["G_fro"] = float(noise.covariance_factor(torch.float64).detach().norm())
     res["eps"] = noise.eps
 try:
     from sanode.generate.law import law_covariances

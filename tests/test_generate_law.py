@@ -17,8 +17,10 @@ from sanode.model import AttractorClassifier
 from sanode.solvers import integrate
 
 
-def learnable_model(eps: float = 0.01, n: int = 6, k: int = 2) -> AttractorClassifier:
-    """Paper 2's latent CVFR (β = λ = 1, c = 1/8) with a learnable noise matrix G (initialised to I)."""
+def learnable_model(eps: float = 0.01, n: int = 6, k: int = 2, noise: str = "learnable") -> AttractorClassifier:
+    """Paper 2's latent CVFR (β = λ = 1, c = 1/8) with a learnable noise matrix G (initialised to I),
+    or (``noise="activity"``) a learnable state-dependent loading G(x) = G₀ + Σ_i x_i G_i."""
+    law = {"kind": "activity", "eps": eps} if noise == "activity" else {"kind": "additive", "eps": eps, "G": noise}
     config = RunConfig.from_dict(
         {
             "model": {
@@ -27,7 +29,7 @@ def learnable_model(eps: float = 0.01, n: int = 6, k: int = 2) -> AttractorClass
                 "beta": 1.0,
                 "lam": 1.0,
                 "c": 0.125,
-                "noise": {"kind": "additive", "eps": eps, "G": "learnable"},
+                "noise": law,
             },
             "solver": {"dt": 0.03, "steps": 50},
             "train": {"seed": 1, "dtype": "float64"},
@@ -36,14 +38,21 @@ def learnable_model(eps: float = 0.01, n: int = 6, k: int = 2) -> AttractorClass
     return build_classifier(config, n, k)
 
 
-def synthetic_codes(model: AttractorClassifier, per_class: int, scale: float, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Codes of each class drawn around x*_k with the LNA covariance of a hidden, correlated G_true."""
+def synthetic_codes(
+    model: AttractorClassifier, per_class: int, scale: float, seed: int = 0, per_class_loadings: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """Codes of each class drawn around x*_k with the LNA covariance of a hidden, correlated G_true
+    (one for every class, or with ``per_class_loadings`` one of its own for each class)."""
     gen = torch.Generator().manual_seed(seed)
     n = model.n_nodes
-    g_true = scale * (torch.eye(n, dtype=torch.float64) + 0.5 * torch.randn(n, n, dtype=torch.float64, generator=gen))
-    covs = torch.stack(
-        [stationary_covariance(attractor_jacobian(model, k), g_true, model.noise.eps) for k in range(model.n_classes)]
-    )
+
+    def loading() -> torch.Tensor:
+        return scale * (torch.eye(n, dtype=torch.float64) + 0.5 * torch.randn(n, n, dtype=torch.float64, generator=gen))
+
+    shared = loading()
+    g_true = [loading() if per_class_loadings else shared for _ in range(model.n_classes)]
+    eps = model.noise.eps
+    covs = torch.stack([stationary_covariance(attractor_jacobian(model, k), g_true[k], eps) for k in range(model.n_classes)])
     codes, labels = [], []
     for k in range(model.n_classes):
         xi = torch.randn(per_class, n, dtype=torch.float64, generator=gen)
@@ -94,6 +103,32 @@ def test_fitted_law_matches_the_class_covariance_and_g_does_not_collapse() -> No
         assert rel_fro(fitted[k], target[k]) < 0.10
     # The data's spread is twice the initial law's: G grows towards it instead of collapsing.
     assert float(model.noise.G.detach().norm()) > g0
+
+
+def test_activity_noise_fits_laws_that_one_shared_loading_cannot() -> None:
+    """Each class's codes from a loading of its own: a shared G stays ≥ 15 % off on some class,
+    G(x) = G₀ + Σ_i x_i G_i (one loading per attractor) fits every class within 10 %."""
+    errors = {}
+    for noise in ("learnable", "activity"):
+        model = learnable_model(n=6, k=3, noise=noise)
+        codes, labels, target = synthetic_codes(model, per_class=4000, scale=1.5, per_class_loadings=True)
+        fit_noise(model, codes, labels, steps=600)
+        fitted = law_covariances(model).detach()
+        errors[noise] = [rel_fro(fitted[k], target[k]) for k in range(model.n_classes)]
+    assert max(errors["activity"]) < 0.10, errors
+    assert max(errors["learnable"]) > 0.15, errors
+
+
+def test_activity_noise_time_sample_draws_its_own_law() -> None:
+    """time_sample runs the state-dependent SDE itself; near x*_k its states have the LNA law of G(x*_k)."""
+    model = learnable_model(n=6, k=2, noise="activity")
+    codes, labels, _ = synthetic_codes(model, per_class=2000, scale=1.0, per_class_loadings=True)
+    fit_noise(model, codes, labels, steps=200)
+    sampler = make_sampler("time_sample", model, None, dt=0.01, burn_in=300, thin=20, chains=200)
+    law = law_covariances(model).detach()
+    for k in range(model.n_classes):
+        z = sampler.sample(k, 4000, torch.Generator().manual_seed(k))
+        assert rel_fro(torch.cov(z.T), law[k]) < 0.15
 
 
 def test_law_refuses_a_model_without_additive_noise() -> None:

@@ -30,7 +30,7 @@ from sanode.analysis.lyapunov import UnstableJacobianError
 from sanode.analysis.stability import jacobians
 from sanode.dynamics.drift import FrozenDrift
 from sanode.model import AttractorClassifier
-from sanode.noise import AdditiveNoise
+from sanode.noise import ActivityNoise, AdditiveNoise, Noise
 from sanode.solvers import integrate
 from sanode.validation import check_positive_int
 
@@ -65,22 +65,32 @@ def _check_index(model: AttractorClassifier, k: int) -> int:
     return k
 
 
-def lna_noise(model: AttractorClassifier, eps: float | None = None) -> tuple[float, Tensor | None]:
-    """(ε, G) of the LNA: the model's additive noise, with ε optionally overridden.
+def lna_noise(model: AttractorClassifier, eps: float | None = None, k: int | None = None) -> tuple[float, Tensor | None]:
+    """(ε, G) of the LNA at attractor ``k``: the model's noise loading there, with ε optionally overridden.
 
     Args:
         model: the classifier.
-        eps: noise amplitude ε > 0; None takes the model's own ``AdditiveNoise.eps``.
+        eps: noise amplitude ε > 0; None takes the model's own noise amplitude.
+        k: the attractor. Needed for a state-dependent :class:`~sanode.noise.ActivityNoise`,
+            whose loading at x*_k is G(x*_k); ignored for additive noise (one G everywhere).
 
     Returns:
         ε and G as an (N, N) float64 matrix, or None for G = I (also when the model has no
         additive noise and ``eps`` is given).
 
     Raises:
-        ValueError: ``eps`` is None and the model has no additive noise, or ε is not finite and > 0.
+        ValueError: ``eps`` is None and the model has no additive or activity noise; ε is not
+            finite and > 0; an activity noise without ``k``, or with an ``eps`` of its own.
     """
     _check_model(model)
     noise = model.noise
+    if isinstance(noise, ActivityNoise):
+        if k is None:
+            raise ValueError("the model's noise loading G(x) depends on the state: name the attractor k")
+        if eps is not None and eps != noise.eps:
+            raise ValueError(f"the model's activity noise has its own ε = {noise.eps:g}; it cannot be overridden")
+        with torch.no_grad():
+            return float(noise.eps), noise.loading(model.attractors[_check_index(model, k)].double())
     if not isinstance(noise, AdditiveNoise):
         noise = None
     if eps is None:
@@ -117,7 +127,7 @@ def attractor_covariance(model: AttractorClassifier, k: int, *, eps: float | Non
         UnstableJacobianError: J_k has an eigenvalue with real part ≥ 0 (no stationary law).
         ValueError: see :func:`lna_noise`.
     """
-    eps_value, g = lna_noise(model, eps)
+    eps_value, g = lna_noise(model, eps, k)
     with torch.no_grad():
         return stationary_covariance(attractor_jacobian(model, k), g, eps_value, method="scipy")
 
@@ -195,11 +205,11 @@ def lna_analysis(model: AttractorClassifier, *, eps: float | None = None) -> lis
     Unstable attractors are reported (``covariance=None``), not refused, so one bad class does not
     hide the others; :func:`attractor_covariance` refuses them.
     """
-    eps_value, g = lna_noise(model, eps)
     out = []
     with torch.no_grad():
         jac = jacobians(model.drift, model.attractors)
         for k in range(model.n_classes):
+            eps_value, g = lna_noise(model, eps, k)
             eig = torch.linalg.eigvals(jac[k])
             max_real = float(eig.real.max())
             sigma = stationary_covariance(jac[k], g, eps_value, method="scipy") if max_real < 0 else None
@@ -319,8 +329,8 @@ def lna_check(
         UnstableJacobianError: J_k is not stable.
         ValueError: bad arguments, a dt too large for the scheme, or a diverging simulation.
     """
-    eps_value, g = lna_noise(model, eps)
     k = _check_index(model, k)
+    eps_value, g = lna_noise(model, eps, k)
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
     check_positive_int("steps", steps)
@@ -335,7 +345,8 @@ def lna_check(
     n = model.n_nodes
     x_star = model.attractors[k].detach().double()
     field = _float64_field(model)
-    noise = AdditiveNoise(n, eps_value, g)
+    # A state-dependent noise is simulated as it is, G(x) along the path: the LNA only freezes it at x*_k.
+    noise: Noise = model.noise if isinstance(model.noise, ActivityNoise) else AdditiveNoise(n, eps_value, g)
     chunk = max(1, _CHUNK_VALUES // (n_paths * n))
     x = x_star.expand(n_paths, n).clone()
     first = torch.zeros(n, dtype=torch.float64)

@@ -28,7 +28,7 @@ from sanode.generate.features import feature_correlations, traversal
 from sanode.generate.frechet import train_feature_net
 from sanode.generate.grids import save_grid
 from sanode.generate.latent import LatentConfig, LatentGenerator, fit_dynamical_decoder, train_latent
-from sanode.generate.latent_config import ARCHITECTURES, RECIPES
+from sanode.generate.latent_config import ARCHITECTURES, G_CHOICES, RECIPES
 from sanode.generate.samplers import SAMPLERS, make_sampler
 from sanode.generate.scoring import score_sampler
 from sanode.io.atomic import atomic_write_text
@@ -221,7 +221,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--latent", type=int, default=None, help="latent size d (default 20)")
     p.add_argument("--hidden", type=_ints, default=None, help="encoder widths, e.g. 600,400,200 (default 512,256)")
     p.add_argument("--eps", type=float, default=None, help="latent noise amplitude ε (authors 0.06, law 0.015)")
-    p.add_argument("--G", choices=("identity", "learnable"), default=None, help="noise loading (authors identity)")
+    p.add_argument("--G", choices=G_CHOICES, default=None, help="noise loading (authors identity; activity: G(x) per attractor)")
     p.add_argument("--lyapunov-weight", type=float, default=None, help="weight of the Lyapunov regulariser (default 0)")
     p.add_argument("--target-std", type=float, default=None, help="σ*: Lyapunov target σ*² I, law recipe's spread")
     p.add_argument("--samplers", type=_names, default=SAMPLERS, help="comma-separated: " + ",".join(SAMPLERS))

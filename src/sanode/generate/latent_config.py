@@ -24,7 +24,7 @@ __all__ = [
     "LossWeights",
 ]
 
-G_CHOICES: tuple[str, ...] = ("identity", "learnable")
+G_CHOICES: tuple[str, ...] = ("identity", "learnable", "activity")
 COUPLINGS: tuple[str, ...] = ("projector", "spectral")
 ATTRACTOR_CHOICES: tuple[str, ...] = ("class_blocks", "random")
 ARCHITECTURES: tuple[str, ...] = ("mlp", "conv")
@@ -56,7 +56,8 @@ class LatentConfig:
         n_latent: d, the latent (CVFR) size; 20 for MNIST in the authors' code.
         hidden: encoder hidden widths (the decoder mirrors them); the authors use (600, 400, 200).
         eps: noise amplitude ε (authors: 0.06).
-        G: "identity" (authors) or "learnable" (N×N parameter starting at I).
+        G: "identity" (authors), "learnable" (N×N parameter starting at I) or "activity" (a
+            state-dependent loading G(x) = G₀ + Σ_i x_i G_i, :class:`~sanode.noise.ActivityNoise`).
         dt, steps: Euler–Maruyama step and number of steps (authors: 0.03, 50).
         coupling: "projector" (paper 2) or "spectral" (paper 1) planting.
         c: Hill constant (paper 2: 1/8, with β = λ = 1).
@@ -104,8 +105,8 @@ class LatentConfig:
         check_positive_float("eps", self.eps, allow_zero=True)
         if self.G not in G_CHOICES:
             raise ValueError(f"G must be one of {G_CHOICES}, got {self.G!r}")
-        if self.G == "learnable" and self.eps == 0:
-            raise ValueError("a learnable G needs eps > 0 (with eps = 0 the noise, and G's gradient, vanish)")
+        if self.G in ("learnable", "activity") and self.eps == 0:
+            raise ValueError(f"G = {self.G!r} needs eps > 0 (with eps = 0 the noise, and G's gradient, vanish)")
         check_positive_float("dt", self.dt)
         check_positive_int("steps", self.steps)
         if self.coupling not in COUPLINGS:
@@ -163,7 +164,11 @@ class LatentConfig:
         """The classifier config of the latent dynamics (paper 2: β = λ = 1, class blocks of x_p)."""
         if self.n_latent < n_classes:
             raise ValueError(f"n_latent = {self.n_latent} cannot hold one block per class for K = {n_classes}")
-        noise: dict[str, Any] | None = {"kind": "additive", "eps": self.eps, "G": self.G} if self.eps > 0 else None
+        noise: dict[str, Any] | None = None
+        if self.eps > 0:
+            noise = {"kind": "activity", "eps": self.eps}
+            if self.G != "activity":
+                noise["G"], noise["kind"] = self.G, "additive"
         return RunConfig.from_dict(
             {
                 "name": "latent",

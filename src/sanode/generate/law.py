@@ -26,7 +26,7 @@ from torch import Tensor
 
 from sanode.analysis.covariance import stationary_covariance
 from sanode.model import AttractorClassifier
-from sanode.noise import AdditiveNoise
+from sanode.noise import ActivityNoise, AdditiveNoise
 
 __all__ = ["law_covariances", "law_nll"]
 
@@ -35,7 +35,8 @@ def law_covariances(dynamics: AttractorClassifier, *, eps: float | None = None) 
     """Σ_k of every planted attractor at the model's own noise, (K, d, d) float64, differentiable.
 
     Args:
-        dynamics: a model with additive noise ε G (G may be learnable).
+        dynamics: a model with additive noise ε G (G may be learnable), or activity noise ε G(x),
+            whose loading at attractor k is G(x*_k).
         eps: noise amplitude override (default: the model's ε).
 
     Raises:
@@ -43,6 +44,14 @@ def law_covariances(dynamics: AttractorClassifier, *, eps: float | None = None) 
         UnstableJacobianError: an attractor is not linearly stable, so it has no stationary law.
     """
     noise = dynamics.noise
+    field = dynamics.drift.frozen()
+    jac = field.jacobian(dynamics.attractors.to(field.matrix.dtype)).double()
+    if isinstance(noise, ActivityNoise):
+        # Each attractor has its own loading G(x*_k): the LNA freezes the state-dependent noise there.
+        if eps is not None and eps != noise.eps:
+            raise ValueError(f"the model's activity noise has its own ε = {noise.eps:g}; it cannot be overridden")
+        loadings = noise.loading(dynamics.attractors.double())
+        return torch.stack([stationary_covariance(j, g, noise.eps) for j, g in zip(jac, loadings, strict=True)])
     if not isinstance(noise, AdditiveNoise):
         if eps is None:
             raise ValueError("the stationary law needs additive noise ε G dW; the model has none (pass eps)")
@@ -50,8 +59,6 @@ def law_covariances(dynamics: AttractorClassifier, *, eps: float | None = None) 
     else:
         g = noise.covariance_factor(torch.float64)
         eps = noise.eps if eps is None else eps
-    field = dynamics.drift.frozen()
-    jac = field.jacobian(dynamics.attractors.to(field.matrix.dtype)).double()
     return torch.stack([stationary_covariance(j, g, eps) for j in jac])
 
 

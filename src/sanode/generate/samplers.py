@@ -27,7 +27,7 @@ from sanode.analysis.equivalent_noise import EquivalentNoiseReport, equivalent_n
 from sanode.analysis.lna import attractor_covariance, attractor_jacobian, lna_noise
 from sanode.generate.statistics import ClassStatistics
 from sanode.model import AttractorClassifier
-from sanode.noise import AdditiveNoise
+from sanode.noise import ActivityNoise, AdditiveNoise
 from sanode.solvers import integrate
 from sanode.validation import (
     check_batch,
@@ -178,7 +178,13 @@ class TimeSampler:
     ):
         _check_dynamics(dynamics)
         self.dynamics = dynamics
-        self.eps, g = lna_noise(dynamics, eps)
+        # A state-dependent noise is the model's own SDE only as it is: its chains run with G(x).
+        own = dynamics.noise if isinstance(dynamics.noise, ActivityNoise) and loadings is None else None
+        self.own_noise = own
+        # With loadings given, lna_noise only supplies ε (k = 0: any attractor's loading is replaced).
+        self.eps, g = (own.eps, None) if own is not None else lna_noise(dynamics, eps, 0)
+        if own is not None and eps is not None and eps != own.eps:
+            raise ValueError(f"the model's activity noise has its own ε = {own.eps:g}; it cannot be overridden")
         self.dt = check_positive_float("dt", dynamics.dt if dt is None else dt)
         self.burn_in = check_positive_int("burn_in", burn_in, 0)
         self.thin = check_positive_int("thin", thin)
@@ -193,7 +199,7 @@ class TimeSampler:
         """Paper 2's ``time_sample``: class k driven by G_eq,k, whose LNA covariance is Σ_emp,k."""
         _check_dynamics(dynamics)
         _check_statistics(stats, dynamics)
-        eps, _ = lna_noise(dynamics, options.get("eps"))
+        eps = lna_noise(dynamics, options.get("eps"), 0)[0]  # ε only: G_eq,k replaces the model's loadings
         loadings, reports = [], []
         for k in range(dynamics.n_classes):
             g_eq, report = equivalent_noise(attractor_jacobian(dynamics, k), stats.covariances[k], eps)
@@ -219,7 +225,7 @@ class TimeSampler:
         d = self.dynamics.n_nodes
         frozen = self.dynamics.drift.frozen()
         field64 = type(frozen)(frozen.reaction, frozen.filter, frozen.beta, frozen.matrix.detach().double())
-        noise = AdditiveNoise(d, self.eps, self.loadings[k])
+        noise = self.own_noise if self.own_noise is not None else AdditiveNoise(d, self.eps, self.loadings[k])
         x = self.dynamics.attractors[k].detach().double().expand(chains, d).clone()
         if self.burn_in:
             x = integrate(field64, x, dt=self.dt, steps=self.burn_in, noise=noise, generator=generator, backend="autograd")

@@ -8,7 +8,8 @@ from typing import Any
 
 from torch import Tensor
 
-# Imported for their registrations ("damped", "additive").
+# Imported for their registrations ("damped", "additive", "activity").
+import sanode.noise.activity  # noqa: F401
 import sanode.noise.additive  # noqa: F401
 import sanode.noise.damped  # noqa: F401
 from sanode.noise.base import NOISES, Noise
