@@ -46,6 +46,8 @@ p.add_argument("--decoder-input", default="centered")
 p.add_argument("--architecture", default="mlp")
 p.add_argument("--channels", default="32,64")
 p.add_argument("--lr", type=float, default=1e-3)
+p.add_argument("--lr-schedule", default="constant")
+p.add_argument("--encoder-relu", type=int, default=1)
 p.add_argument("--epochs", type=int, default=8)
 p.add_argument("--budget", type=float, default=None)
 p.add_argument("--per-class", type=int, default=1000)
@@ -69,6 +71,7 @@ if not a.score_only:
         target_std=a.target_std,
         code_scale=a.code_scale,
         decoder_input=a.decoder_input,
+        encoder_relu=bool(a.encoder_relu),
         architecture=a.architecture,
         channels=tuple(int(c) for c in a.channels.split(",")),
         steps=a.steps,
@@ -83,6 +86,7 @@ if not a.score_only:
         splits.train,
         epochs=a.epochs,
         lr=a.lr,
+        lr_schedule=a.lr_schedule,
         seed=0,
         time_budget_s=a.budget,
         log=lambda r: print({k: round(v, 5) if isinstance(v, float) else v for k, v in r.items()}, flush=True),

@@ -236,3 +236,21 @@ def test_conv_architecture_refuses_images_it_cannot_halve(
 def test_architecture_contract_errors(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LatentConfig(**change)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+def test_encoder_without_relu_reaches_both_sides_of_a_silent_node(architecture: str) -> None:
+    x = digits().x[:50]
+    with_relu = make(dataclasses.replace(LAW, architecture=architecture, channels=(4, 8)))
+    without = make(dataclasses.replace(LAW, architecture=architecture, channels=(4, 8), encoder_relu=False))
+    assert float(with_relu.encode(x).detach().min()) >= 0
+    assert float(without.encode(x).detach().min()) < 0
+    with pytest.raises(ValueError, match="encoder_relu"):
+        dataclasses.replace(LAW, encoder_relu="no")
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero() -> None:
+    history = train_latent(make(LAW), digits(100), epochs=3, batch_size=50, lr=1e-3, lr_schedule="cosine", seed=0)
+    assert history[0]["lr"] < 1e-3 and history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="schedule"):
+        train_latent(make(LAW), digits(100), epochs=1, lr_schedule="step")

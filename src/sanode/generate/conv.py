@@ -50,9 +50,18 @@ class ConvEncoder(nn.Module):
         n_latent: d.
         channels: widths of the two convolutions.
         hidden: width of the dense layer between the convolutions and the latent.
+        relu: end with the MLP encoder's ReLU (see :class:`~sanode.generate.latent.Encoder`).
     """
 
-    def __init__(self, image_shape: Sequence[int], n_latent: int, channels: Sequence[int] = (32, 64), hidden: int = 256):
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        n_latent: int,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 256,
+        *,
+        relu: bool = True,
+    ):
         super().__init__()
         self.image_shape = check_conv_shape(image_shape)
         self.n_in = self.image_shape[0] * self.image_shape[1]
@@ -69,7 +78,7 @@ class ConvEncoder(nn.Module):
             nn.Linear(c2 * (h // 4) * (w // 4), check_positive_int("hidden", hidden)),
             nn.ReLU(),
             nn.Linear(hidden, n_latent),
-            nn.ReLU(),
+            *([nn.ReLU()] if relu else []),
         )
 
     def forward(self, x: Tensor) -> Tensor:

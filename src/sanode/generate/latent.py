@@ -64,14 +64,16 @@ class Encoder(nn.Module):
     """z(0) = ReLU(MLP(x)): images (n, N) to non-negative latent initial conditions (n, d).
 
     The final ReLU is the authors' (their MNIST encoder applies it to the latent too), and keeps z(0)
-    in the CVFR's natural orthant, where the planted values are 0 and x_p > 0.
+    in the CVFR's natural orthant, where the planted values are 0 and x_p > 0. ``relu=False`` drops
+    it: a code pinned close to an attractor then varies on both sides of its silent nodes (x = 0),
+    where the ReLU would clip every negative deviation to zero and silence half the latent.
     """
 
-    def __init__(self, n_in: int, n_latent: int, hidden: tuple[int, ...]):
+    def __init__(self, n_in: int, n_latent: int, hidden: tuple[int, ...], *, relu: bool = True):
         super().__init__()
         self.n_in = check_positive_int("n_in", n_in)
         self.n_latent = check_positive_int("n_latent", n_latent)
-        self.net = mlp(n_in, check_hidden(hidden), n_latent, final=nn.ReLU())
+        self.net = mlp(n_in, check_hidden(hidden), n_latent, final=nn.ReLU() if relu else None)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -132,12 +134,12 @@ class LatentGenerator(nn.Module):
                 raise ValueError(f"image_shape {shape} does not hold n_in = {n_in} pixels")
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(cfg.seed)
-                self.encoder = ConvEncoder(shape, cfg.n_latent, cfg.channels, cfg.hidden[-1])
+                self.encoder = ConvEncoder(shape, cfg.n_latent, cfg.channels, cfg.hidden[-1], relu=cfg.encoder_relu)
             self.decoder = ConvDecoder(n_code, shape, cfg.channels, seed=cfg.seed + 1)
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(cfg.seed)
-                self.encoder = Encoder(n_in, cfg.n_latent, cfg.hidden)
+                self.encoder = Encoder(n_in, cfg.n_latent, cfg.hidden, relu=cfg.encoder_relu)
             self.decoder = Decoder(n_code, n_in, tuple(reversed(cfg.hidden)), seed=cfg.seed + 1)
         self.dynamics: AttractorClassifier = build_classifier(cfg.run_config(n_classes), cfg.n_latent, n_classes)
         d = cfg.n_latent
@@ -296,6 +298,7 @@ def train_latent(
     batch_size: int = 256,
     lr: float = 1e-3,
     noise_lr: float | None = None,
+    lr_schedule: str = "constant",
     seed: int = 0,
     time_budget_s: float | None = None,
     log: Callable[[dict[str, Any]], None] | None = None,
@@ -312,6 +315,7 @@ def train_latent(
         batch_size: items per step.
         lr: Adam's learning rate.
         noise_lr: Adam's learning rate for a learnable noise matrix G (default 10 × lr).
+        lr_schedule: "constant" or "cosine" (both rates decay to 0 over ``epochs``).
         seed: seeds the batch order and the Brownian increments.
         time_budget_s: stop after the epoch that exceeds this wall time (None: no limit).
         log: called with each epoch's record (e.g. ``print``).
@@ -341,7 +345,7 @@ def train_latent(
     groups: list[dict[str, Any]] = [{"params": rest}]
     if noise:
         groups.append({"params": noise, "lr": noise_lr if noise_lr is not None else 10 * lr})
-    opt, _ = adam(groups, lr)
+    opt, scheduler = adam(groups, lr, schedule=lr_schedule, epochs=epochs)
     model.train()
     try:
         history = fit(
@@ -351,6 +355,7 @@ def train_latent(
             epochs=epochs,
             batch_size=batch_size,
             generator=torch.Generator().manual_seed(seed),
+            scheduler=scheduler,
             time_budget_s=time_budget_s,
             on_epoch=log,
         )

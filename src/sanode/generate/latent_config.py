@@ -78,6 +78,8 @@ class LatentConfig:
         architecture: "mlp" (the authors' MNIST encoder/decoder) or "conv" (two stride-2
             convolutions each way, :mod:`sanode.generate.conv`; needs the image shape).
         channels: the convolutions' widths (architecture "conv").
+        encoder_relu: end the encoder with the authors' ReLU, z(0) ≥ 0 (see
+            :class:`~sanode.generate.latent.Encoder` for why a pinned code may want both signs).
         seed: initialisation seed (encoder, coupling, decoder).
     """
 
@@ -97,6 +99,7 @@ class LatentConfig:
     decoder_input: str = "centered"
     architecture: str = "mlp"
     channels: tuple[int, ...] = (32, 64)
+    encoder_relu: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -123,6 +126,8 @@ class LatentConfig:
         object.__setattr__(self, "channels", tuple(self.channels))
         if len(self.channels) != 2 or not all(isinstance(c, int) and c > 0 for c in self.channels):
             raise ValueError(f"channels must be two positive integers, got {self.channels!r}")
+        if not isinstance(self.encoder_relu, bool):
+            raise ValueError(f"encoder_relu must be true or false, got {self.encoder_relu!r}")
         if not isinstance(self.flow_noise, bool):
             raise ValueError(f"flow_noise must be true or false, got {self.flow_noise!r}")
         if not isinstance(self.weights, LossWeights):
