@@ -75,6 +75,7 @@ def _train_or_load(args: argparse.Namespace, out: Path, say: Any) -> tuple[Laten
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
         seed=args.seed,
         time_budget_s=args.time_budget,
         log=None if args.json else lambda r: say(json.dumps(r)),
@@ -209,6 +210,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant", help="the law recipe: cosine")
     p.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
     p.add_argument(
         "--recipe",

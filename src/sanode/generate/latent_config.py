@@ -143,9 +143,11 @@ class LatentConfig:
         """A named recipe (:data:`RECIPES`), with any field overridden.
 
         ``"authors"`` is paper 2's code: class blocks, ε = 0.06, G = I, the codes from the SDE.
-        ``"law"`` generates with the SDE's own stationary law (issue 18, docs/RESULTS.md §16):
-        random patterns, a learnable G at ε = 0.015, codes from the noise-free flow pinned at a
-        spread σ* = 0.01, the law term, and the decoder reading the codes in units of σ*.
+        ``"law"`` generates with the SDE's own stationary law (issue 18, docs/RESULTS.md §17, run
+        F4; train it 60 epochs with ``lr_schedule="cosine"``): random patterns, Hill constant
+        c = 0.2 (wider basins), a learnable G at ε = 0.015, codes from the noise-free flow of an
+        encoder without a final ReLU, pinned at a spread σ* = 0.01, the law term, and the decoder
+        reading the codes in units of σ*.
         """
         if name not in RECIPES:
             raise ValueError(f"unknown latent recipe {name!r}; choose from {', '.join(RECIPES)}")
@@ -198,6 +200,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "G": "learnable",
         "attractors": "random",
         "flow_noise": False,
+        "c": 0.2,
+        "encoder_relu": False,
         "target_std": 0.01,
         "code_scale": 0.01,
         "weights": LossWeights(conv=0.0, law=1.0, spread=1.0),
