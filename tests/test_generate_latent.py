@@ -136,6 +136,10 @@ def test_save_and_load_roundtrip(tmp_path: Path) -> None:
     assert torch.equal(loaded.statistics.covariances, model.statistics.covariances)
     with pytest.raises(ValueError):
         LatentGenerator.load(tmp_path / "missing")
+    # Saving another model with the loaded metadata keeps that model's own description.
+    other = make(dataclasses.replace(SMALL, G="learnable"))
+    other.save(tmp_path / "other", meta)
+    assert LatentGenerator.load(tmp_path / "other")[0].config.G == "learnable"
 
 
 LAW = LatentConfig(

@@ -266,14 +266,19 @@ class LatentGenerator(nn.Module):
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-        """Write ``<path>.safetensors`` + ``<path>.json`` (:mod:`sanode.io.checkpoint`, never a pickle)."""
+        """Write ``<path>.safetensors`` + ``<path>.json`` (:mod:`sanode.io.checkpoint`, never a pickle).
+
+        ``metadata`` is stored beside the model's own description; its ``kind``, ``n_in``,
+        ``n_classes``, ``image_shape`` and ``config`` are the model's, whatever ``metadata`` says (so
+        saving a changed model with the metadata :meth:`load` returned stays loadable).
+        """
         meta = {
+            **(metadata or {}),
             "kind": CHECKPOINT_KIND,
             "n_in": self.n_in,
             "n_classes": self.n_classes,
             "image_shape": list(self.image_shape) if self.image_shape else None,
             "config": self.config.to_dict(),
-            **(metadata or {}),
         }
         return save_checkpoint(path, {k: v.detach() for k, v in self.state_dict().items()}, meta)
 
