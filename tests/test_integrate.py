@@ -235,13 +235,14 @@ def test_scheme_registry_and_config_round_trip():
         {"kind": "additive", "eps": 0.06, "G": "learnable"},
         {"kind": "additive", "eps": 0.06, "G": "diagonal"},
         {"kind": "additive", "eps": 0.06, "G": "matrix"},
+        {"kind": "activity", "eps": 0.06},
     ],
 )
 def test_build_noise_and_to_config_are_inverses(config):
     noise = build_noise(config, tiny_patterns(3, N), N)
     assert noise.to_config() == config
     assert type(build_noise(noise.to_config(), tiny_patterns(3, N), N)) is type(noise)
-    assert set(NOISES.names()) == {"additive", "damped"}
+    assert set(NOISES.names()) == {"activity", "additive", "damped"}
 
 
 # ------------------------------------------------------------------------------ the backend rule
