@@ -153,8 +153,8 @@ if a.dyn_epochs:
     td = time.perf_counter()
     codes = model.final_codes(splits.train.x)
 
-    def norm(zz: torch.Tensor) -> torch.Tensor:  # the MLP decoder's own reading of the codes
-        return model.decoder_input(zz).float()
+    def norm(zz: torch.Tensor) -> torch.Tensor:  # the dynamical decoder reads the basin's chart
+        return model.chart(zz).float()
 
     dyn = DynamicalDecoder(norm(codes[:1]).shape[1], model.n_in, steps=5, dt=0.2, seed=0)
     hist = train_decoder(dyn, norm(codes), splits.train.x.float(), epochs=a.dyn_epochs, lr=1e-3, seed=0)

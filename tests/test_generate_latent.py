@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from sanode.data import LabeledData, load_splits
-from sanode.generate import LatentConfig, LatentGenerator, LossWeights, make_sampler, train_latent
+from sanode.generate import (
+    LatentConfig,
+    LatentGenerator,
+    LossWeights,
+    fit_dynamical_decoder,
+    make_sampler,
+    train_latent,
+)
 
 SMALL = LatentConfig(n_latent=10, hidden=(32,), seed=0)
 
@@ -258,3 +265,15 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero() -> None:
     assert history[0]["lr"] < 1e-3 and history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="schedule"):
         train_latent(make(LAW), digits(100), epochs=1, lr_schedule="step")
+
+
+def test_dynamical_decoder_reads_the_chart_and_decodes_images() -> None:
+    model = make(LAW)
+    data = digits(200)
+    train_latent(model, data, epochs=3, batch_size=25, lr=3e-3, seed=0)
+    decoder = fit_dynamical_decoder(model, data, epochs=2, seed=0)
+    assert decoder.n_latent == model.n_latent + model.n_classes  # one-hot basin + position in it
+    images = model.decode_dynamical(decoder, model.final_codes(data.x[:6]))
+    assert images.shape == (6, 64) and float(images.min()) >= 0 and float(images.max()) <= 1
+    with pytest.raises(ValueError, match="features"):
+        fit_dynamical_decoder(model, LabeledData(torch.rand(10, 49), torch.arange(10), tuple("0123456789")))

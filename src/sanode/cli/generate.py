@@ -130,7 +130,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.dynamical_decoder_epochs > 0:
         train = load_splits(dataset, n_train=meta.get("n_train"), data_dir=args.data_dir, seed=args.seed).train
         decoder = fit_dynamical_decoder(model, train, epochs=args.dynamical_decoder_epochs, seed=args.seed)
-        dynamical = functools.partial(model.decode_with, decoder)
+        dynamical = functools.partial(model.decode_dynamical, decoder)
         for name, sampler in samplers.items():
             rows = [dynamical(sampler.sample(k, args.grid_per_class, gen)).detach() for k in range(model.n_classes)]
             figures[f"samples_dynamical_{name}"] = str(save_grid(torch.stack(rows), shape, out / f"samples_dynamical_{name}.png"))

@@ -163,7 +163,7 @@ def score_generator(model: LatentGenerator, dataset: str, plan: Paper2Plan, figu
         grid = torch.stack([model.decode(sampler.sample(k, 10, gen)) for k in range(model.n_classes)])
         save_grid(grid, shape, figures / f"{dataset}-samples-{name}.png")
     # Paper 2's "dynamical model of the same typology": a pixel CVFR decoding the same samples.
-    dynamical = partial(model.decode_with, fit_dynamical_decoder(model, splits.train, epochs=plan.dynamical_epochs))
+    dynamical = partial(model.decode_dynamical, fit_dynamical_decoder(model, splits.train, epochs=plan.dynamical_epochs))
     out["dynamical_decoder"] = []
     for name in ("empirical", "lna", "time_sample"):
         sampler = make_sampler(name, model.dynamics, model.statistics)
