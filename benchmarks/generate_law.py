@@ -95,29 +95,11 @@ if not a.score_only:
     model.save(stem, {"history": hist, "train_seconds": time.perf_counter() - t0})
     print("trained", time.perf_counter() - t0, flush=True)
 if a.refit_activity:
-    # The SDE's noise refitted after training as ActivityNoise, by full-batch maximum likelihood of the
-    # training codes (encoder, coupling and decoder untouched: with --flow-noise 0 the noise shapes
-    # only the stationary law).
-    import dataclasses
-
-    from sanode.generate.law import law_covariances, law_nll
+    # The SDE's noise refitted after training as ActivityNoise (encoder, coupling and decoder untouched).
+    from sanode.generate import refit_activity_noise
 
     src, meta = LatentGenerator.load(Path(a.refit_activity) / "model")
-    model = LatentGenerator(src.n_in, src.n_classes, dataclasses.replace(src.config, G="activity"), image_shape=src.image_shape)
-    model.load_state_dict({k: v for k, v in src.state_dict().items() if not k.startswith("dynamics.noise")}, strict=False)
-    with torch.no_grad():
-        model.dynamics.noise.G.copy_(src.dynamics.noise.G)
-    codes = model.final_codes(splits.train.x).double()
-    opt = torch.optim.Adam(model.dynamics.noise.parameters(), lr=0.01)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 300)
-    for _ in range(300):
-        loss = law_nll(codes, splits.train.y, model.attractors, law_covariances(model.dynamics))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    model.eval()
-    model.save(stem, meta)
+    refit_activity_noise(src, splits.train).save(stem, meta)
 model, meta = LatentGenerator.load(stem)
 t0 = time.perf_counter()
 net = train_feature_net(splits.train, splits.test, hidden=256, epochs=5, seed=0)

@@ -16,8 +16,10 @@ from sanode.generate import (
     LossWeights,
     fit_dynamical_decoder,
     make_sampler,
+    refit_activity_noise,
     train_latent,
 )
+from sanode.generate.law import law_covariances, law_nll
 
 SMALL = LatentConfig(n_latent=10, hidden=(32,), seed=0)
 
@@ -277,3 +279,22 @@ def test_dynamical_decoder_reads_the_chart_and_decodes_images() -> None:
     assert images.shape == (6, 64) and float(images.min()) >= 0 and float(images.max()) <= 1
     with pytest.raises(ValueError, match="features"):
         fit_dynamical_decoder(model, LabeledData(torch.rand(10, 49), torch.arange(10), tuple("0123456789")))
+
+
+def test_refit_activity_noise_fits_the_law_and_keeps_the_codes_and_decoder() -> None:
+    model = make(LAW)
+    data = digits(200)
+    train_latent(model, data, epochs=3, batch_size=25, lr=3e-3, seed=0)
+    refit = refit_activity_noise(model, data, steps=60)
+    assert refit.config.G == "activity" and model.config.G == "learnable"
+    x = data.x[:10]
+    assert torch.equal(refit.final_codes(x), model.final_codes(x))
+    assert torch.equal(refit.decode(model.final_codes(x)), model.decode(model.final_codes(x)))
+    codes = model.final_codes(data.x)
+
+    def nll(m: LatentGenerator) -> float:
+        return float(law_nll(codes, data.y, m.attractors, law_covariances(m.dynamics)))
+
+    assert nll(refit) < nll(model)
+    with pytest.raises(ValueError, match="noise-free flow"):
+        refit_activity_noise(make(dataclasses.replace(LAW, flow_noise=True)), data)

@@ -12,7 +12,7 @@ from sanode.analysis.lna import attractor_jacobian
 from sanode.build import build_classifier
 from sanode.config import RunConfig
 from sanode.generate import make_sampler
-from sanode.generate.law import law_covariances, law_nll
+from sanode.generate.law import fit_law, law_covariances, law_nll
 from sanode.model import AttractorClassifier
 from sanode.solvers import integrate
 
@@ -61,16 +61,8 @@ def synthetic_codes(
     return torch.cat(codes), torch.cat(labels), covs
 
 
-def fit_noise(model: AttractorClassifier, codes: torch.Tensor, labels: torch.Tensor, steps: int = 400) -> list[float]:
-    opt = torch.optim.Adam(model.noise.parameters(), lr=0.03)
-    history = []
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = law_nll(codes, labels, model.attractors, law_covariances(model))
-        loss.backward()
-        opt.step()
-        history.append(float(loss.detach()))
-    return history
+def fit_noise(model: AttractorClassifier, codes: torch.Tensor, labels: torch.Tensor, steps: int = 800) -> list[float]:
+    return fit_law(model, codes, labels, steps=steps, lr=0.03)
 
 
 def rel_fro(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -129,6 +121,12 @@ def test_activity_noise_time_sample_draws_its_own_law() -> None:
     for k in range(model.n_classes):
         z = sampler.sample(k, 4000, torch.Generator().manual_seed(k))
         assert rel_fro(torch.cov(z.T), law[k]) < 0.15
+
+
+def test_fit_law_refuses_a_noise_without_parameters() -> None:
+    model = learnable_model(noise="identity")
+    with pytest.raises(ValueError, match="no trainable parameter"):
+        fit_law(model, torch.zeros(4, 6), torch.zeros(4, dtype=torch.int64))
 
 
 def test_law_refuses_a_model_without_additive_noise() -> None:

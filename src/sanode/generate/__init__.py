@@ -29,9 +29,10 @@ from sanode.generate.latent import (
     LossTerms,
     LossWeights,
     fit_dynamical_decoder,
+    refit_activity_noise,
     train_latent,
 )
-from sanode.generate.law import law_covariances, law_nll
+from sanode.generate.law import fit_law, law_covariances, law_nll
 from sanode.generate.samplers import (
     SAMPLERS,
     GaussianSampler,
@@ -70,6 +71,7 @@ __all__ = [
     "feature_correlations",
     "final_states",
     "fit_dynamical_decoder",
+    "fit_law",
     "fit_classifier_space",
     "frechet_distance",
     "gaussian_fit",
@@ -80,6 +82,7 @@ __all__ = [
     "lna_sampler",
     "local_frechet_distance",
     "make_sampler",
+    "refit_activity_noise",
     "train_decoder",
     "train_feature_net",
     "train_latent",

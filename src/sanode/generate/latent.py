@@ -41,11 +41,11 @@ from sanode.generate.conv import ConvDecoder, ConvEncoder, check_conv_shape
 from sanode.generate.decoder import Decoder, mlp, train_decoder
 from sanode.generate.dynamical_decoder import DynamicalDecoder
 from sanode.generate.latent_config import LatentConfig, LossWeights
-from sanode.generate.law import law_covariances, law_nll
+from sanode.generate.law import fit_law, law_covariances, law_nll
 from sanode.generate.statistics import ClassStatistics, class_statistics
 from sanode.io.checkpoint import load_checkpoint, save_checkpoint
 from sanode.model import AttractorClassifier
-from sanode.noise import AdditiveNoise
+from sanode.noise import ActivityNoise, AdditiveNoise
 from sanode.training.fit import NonFiniteLoss, adam, fit
 from sanode.validation import (
     check_batch,
@@ -55,7 +55,16 @@ from sanode.validation import (
     check_positive_int,
 )
 
-__all__ = ["Encoder", "LatentConfig", "LatentGenerator", "LossTerms", "LossWeights", "fit_dynamical_decoder", "train_latent"]
+__all__ = [
+    "Encoder",
+    "LatentConfig",
+    "LatentGenerator",
+    "LossTerms",
+    "LossWeights",
+    "fit_dynamical_decoder",
+    "refit_activity_noise",
+    "train_latent",
+]
 
 CHECKPOINT_KIND = "sanode-latent-generator"
 
@@ -395,3 +404,32 @@ def fit_dynamical_decoder(
     decoder = DynamicalDecoder(inputs.shape[1], model.n_in, steps=steps, dt=dt, seed=seed)
     train_decoder(decoder, inputs, data.x.float(), epochs=epochs, seed=seed)
     return decoder
+
+
+def refit_activity_noise(model: LatentGenerator, data: LabeledData, *, steps: int = 300, lr: float = 1e-2) -> LatentGenerator:
+    """A copy of ``model`` whose noise is an :class:`~sanode.noise.ActivityNoise` fitted to its codes.
+
+    One loading G for every class cannot give each class a law of its own shape; G(x) = G₀ + Σ_i x_i
+    G_i can (docs/RESULTS.md §17, run F4act). The copy starts at G₀ = the model's G (or I) with every
+    gate at zero, so it begins as the model's own law, and :func:`~sanode.generate.law.fit_law`
+    then fits it to the codes z(T) of ``data``. Encoder, coupling and decoder are the model's: with
+    ``flow_noise=False`` the codes, and so the decoder's inputs, do not change.
+
+    Raises:
+        ValueError: a model whose codes carry the noise (``flow_noise=True``: a new noise would change
+            them), or data that do not match it.
+    """
+    if model.config.flow_noise:
+        raise ValueError("refit the noise only of a model whose codes come from the noise-free flow (flow_noise=False)")
+    if data.n_features != model.n_in or data.n_classes != model.n_classes:
+        raise ValueError("the data do not match the generator")
+    config = dataclasses.replace(model.config, G="activity")
+    copy = LatentGenerator(model.n_in, model.n_classes, config, image_shape=model.image_shape)
+    copy.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("dynamics.noise")}, strict=False)
+    noise = copy.dynamics.noise
+    if isinstance(model.dynamics.noise, AdditiveNoise) and isinstance(noise, ActivityNoise):
+        with torch.no_grad():
+            noise.G.copy_(model.dynamics.noise.covariance_factor(torch.float32))
+    fit_law(copy.dynamics, copy.final_codes(data.x), data.y, steps=steps, lr=lr)
+    copy.eval()
+    return copy

@@ -28,7 +28,7 @@ from sanode.analysis.covariance import stationary_covariance
 from sanode.model import AttractorClassifier
 from sanode.noise import ActivityNoise, AdditiveNoise
 
-__all__ = ["law_covariances", "law_nll"]
+__all__ = ["fit_law", "law_covariances", "law_nll"]
 
 
 def law_covariances(dynamics: AttractorClassifier, *, eps: float | None = None) -> Tensor:
@@ -89,3 +89,41 @@ def law_nll(codes: Tensor, labels: Tensor, centers: Tensor, covariances: Tensor)
         maha = white.square().sum(0).mean()
         total = total + 0.5 * (maha + 2 * chol.diagonal().log().sum()) / d
     return total / len(present) + 0.5 * math.log(2 * math.pi)
+
+
+def fit_law(dynamics: AttractorClassifier, codes: Tensor, labels: Tensor, *, steps: int = 300, lr: float = 1e-2) -> list[float]:
+    """Fit the SDE's noise to fixed codes by full-batch maximum likelihood (the law term, alone).
+
+    Only the noise's parameters move (G, or G₀ and the gates of an activity noise), with Adam and a
+    cosine decay over ``steps``; the drift, hence the attractors and every J_k, stays as it is. With
+    codes from the noise-free flow this changes the stationary law and nothing else.
+
+    Args:
+        dynamics: a model with a learnable additive or activity noise.
+        codes: (n, d) states, e.g. a latent generator's z(T) of its training images.
+        labels: (n,) class of each code.
+        steps: Adam steps, each on all the codes.
+        lr: initial learning rate.
+
+    Returns:
+        The NLL per dimension before each step.
+
+    Raises:
+        ValueError: the model's noise has no trainable parameter.
+    """
+    noise = dynamics.noise
+    params: list[Tensor] = [p for p in noise.parameters() if p.requires_grad] if isinstance(noise, torch.nn.Module) else []
+    if not params:
+        raise ValueError("the model's noise has no trainable parameter to fit (use G='learnable' or activity noise)")
+    opt = torch.optim.Adam(params, lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    codes = codes.detach().double()
+    history = []
+    for _ in range(steps):
+        loss = law_nll(codes, labels, dynamics.attractors, law_covariances(dynamics))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+        history.append(float(loss.detach()))
+    return history
