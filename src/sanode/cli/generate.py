@@ -216,7 +216,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--recipe",
         choices=tuple(RECIPES),
         default="authors",
-        help="authors: paper 2's code; law: the SDE's own stationary law generates (docs/RESULTS.md §16). "
+        help="authors: paper 2's code; law: the SDE's own stationary law generates (docs/RESULTS.md §17). "
         "The flags below override the recipe's values.",
     )
     p.add_argument("--architecture", choices=ARCHITECTURES, default=None, help="encoder/decoder (default: mlp)")
