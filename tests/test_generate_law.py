@@ -127,6 +127,8 @@ def test_fit_law_refuses_a_noise_without_parameters() -> None:
     model = learnable_model(noise="identity")
     with pytest.raises(ValueError, match="no trainable parameter"):
         fit_law(model, torch.zeros(4, 6), torch.zeros(4, dtype=torch.int64))
+    with pytest.raises(ValueError, match="steps"):
+        fit_law(learnable_model(), torch.zeros(4, 6), torch.zeros(4, dtype=torch.int64), steps=0)
 
 
 def test_law_refuses_a_model_without_additive_noise() -> None:

@@ -27,6 +27,7 @@ from torch import Tensor
 from sanode.analysis.covariance import stationary_covariance
 from sanode.model import AttractorClassifier
 from sanode.noise import ActivityNoise, AdditiveNoise
+from sanode.validation import check_positive_float, check_positive_int
 
 __all__ = ["fit_law", "law_covariances", "law_nll"]
 
@@ -109,8 +110,10 @@ def fit_law(dynamics: AttractorClassifier, codes: Tensor, labels: Tensor, *, ste
         The NLL per dimension before each step.
 
     Raises:
-        ValueError: the model's noise has no trainable parameter.
+        ValueError: the model's noise has no trainable parameter, or ``steps`` / ``lr`` is not positive.
     """
+    check_positive_int("steps", steps)
+    check_positive_float("lr", lr)
     noise = dynamics.noise
     params: list[Tensor] = [p for p in noise.parameters() if p.requires_grad] if isinstance(noise, torch.nn.Module) else []
     if not params:
