@@ -194,6 +194,11 @@ def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--threads"):
         args.func(args)
     assert not (tmp_path / "never").exists()
+    for flag, value in (("--dynamical-decoder-epochs", "-1"), ("--lna-check-steps", "-5"), ("--lna-check-paths", "0")):
+        args = _parser().parse_args(["generate", flag, value, "--out", str(tmp_path / "never")])
+        with pytest.raises(ValueError, match=flag):
+            args.func(args)
+        assert not (tmp_path / "never").exists()
     with pytest.raises(SystemExit):
         _parser().parse_args(["generate", "--samplers", "gibbs"])
     with pytest.raises(SystemExit):

@@ -97,6 +97,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """Train or load a generator, then write grids, a traversal and (optionally) scores."""
     if args.threads < 0:
         raise ValueError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
+    for flag in ("dynamical_decoder_epochs", "lna_check_steps"):
+        if getattr(args, flag) < 0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 0 (0: skip), got {getattr(args, flag)}")
+    if args.lna_check_paths < 1:
+        raise ValueError(f"--lna-check-paths must be >= 1, got {args.lna_check_paths}")
     # Restored afterwards: an in-process caller (a notebook, the test suite) keeps its own setting.
     with torch_threads(args.threads or None):
         return _generate(args)
